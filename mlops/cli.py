@@ -1,0 +1,249 @@
+"""The `mlops` command: parse, load the config, call a job, turn its outcome into an exit code."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from mlops import __version__
+from mlops.config import Config, load_config, redacted_dump, resolve_path
+from mlops.errors import MlopsError, Terminated
+from mlops.logs import configure_logging
+
+log = logging.getLogger("mlops")
+DATE = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"])
+
+
+class State:
+    def __init__(self, config_path: str | None, verbose: bool) -> None:
+        self.config_path = config_path
+        self.verbose = verbose
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(resolve_path(self.config_path))
+        return self._config
+
+
+class MlopsGroup(click.Group):
+    """Every command's failure becomes one line on stderr and the exit code SPEC §3 names."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Terminated:
+            log.error("stopped by SIGTERM")
+            sys.exit(Terminated.exit_code)
+        except MlopsError as exc:
+            _fail(ctx, exc, str(exc), exc.exit_code)
+        except Exception as exc:
+            from mlflow.exceptions import MlflowException
+
+            from mlops.registry import translate
+
+            if isinstance(exc, MlflowException):
+                mapped = translate(exc, "MLflow")
+                _fail(ctx, exc, str(mapped), mapped.exit_code)
+            _fail(ctx, exc, f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", 1)
+
+
+def _fail(ctx: click.Context, exc: BaseException, message: str, code: int) -> None:
+    state = ctx.find_object(State)
+    if state is not None and state.verbose:
+        traceback.print_exception(exc, file=sys.stderr)
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(cls=MlopsGroup)
+@click.option("--config", "config_path", metavar="PATH", help="Config file (else $MLOPS_CONFIG, ./mlops.yaml, /etc/mlops/config.yaml).")
+@click.option("--verbose", is_flag=True, help="Debug logging and tracebacks on errors.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
+              help="Log format (default: json inside Kubernetes, else text).")
+@click.version_option(__version__, prog_name="mlops")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, verbose: bool, log_format: str | None) -> None:
+    """Keep tabular classification models healthy in production, on MLflow."""
+    fmt = log_format or ("json" if os.environ.get("KUBERNETES_SERVICE_HOST") else "text")
+    configure_logging(fmt, verbose)
+    ctx.obj = State(config_path, verbose)
+
+
+def _job_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option("--as-of", type=DATE, default=None, help="End of the data windows (default: today, UTC).")(func)
+    func = click.option("--model-index", type=int, default=None, envvar="JOB_COMPLETION_INDEX",
+                        help="The N-th configured model (an Indexed Job's JOB_COMPLETION_INDEX).")(func)
+    func = click.option("--all", "all_models", is_flag=True, help="Every configured model.")(func)
+    func = click.option("--model", "name", metavar="NAME", help="One configured model.")(func)
+    return func
+
+
+@main.command()
+@_job_options
+@click.option("--run-key", default=None, help="Idempotency key (default: the CronJob's scheduled time, else the as-of).")
+@click.option("--dry-run", is_flag=True, help="Train, evaluate and log, but register and promote nothing.")
+@click.pass_obj
+def retrain(state: State, name: str | None, all_models: bool, model_index: int | None, as_of: datetime | None,
+            run_key: str | None, dry_run: bool) -> None:
+    """Train on the window, gate, register, promote (the weekly job)."""
+    from mlops.jobs.common import as_of_moment, install_sigterm_handler, select_models
+    from mlops.jobs.retrain import retrain as run_retrain
+
+    install_sigterm_handler()
+    config = state.config
+    # With --model-index from the environment, --model/--all on the command line take precedence.
+    if model_index is not None and (name is not None or all_models):
+        model_index = None
+    models = select_models(config, name, all_models, model_index)
+    moment = as_of_moment(as_of)
+    failures: list[MlopsError] = []
+    for model in models:
+        try:
+            result = run_retrain(config, model, moment, run_key, dry_run)
+        except MlopsError as exc:
+            if len(models) == 1:
+                raise
+            click.echo(f"error: {model.name}: {exc}", err=True)
+            failures.append(exc)
+            continue
+        click.echo(_describe_retrain(result.summary()))
+    if failures:
+        # A retryable failure makes the whole Job retryable; finished models are skipped by run key.
+        sys.exit(1 if any(f.exit_code == 1 for f in failures) else 2)
+
+
+def _describe_retrain(summary: dict[str, Any]) -> str:
+    outcome, name = summary["outcome"], summary["model"]
+    if outcome == "skipped":
+        return f"{name}: run key already finished (run {summary['run_id']}); nothing registered"
+    metrics = summary.get("metrics") or {}
+    figures = ", ".join(f"{k} {metrics[k]:.4f}" for k in ("accuracy", "f1", "roc_auc") if k in metrics)
+    if outcome == "dry-run":
+        return f"{name}: dry run, run {summary['run_id']}: {figures}"
+    reasons = "".join(f"\n  - {r}" for r in summary["reasons"])
+    return f"{name}: v{summary['version']} {outcome} ({figures}){reasons}"
+
+
+@main.command()
+@click.option("--model", "name", metavar="NAME", default=None, help="Only this model.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def status(state: State, name: str | None, as_json: bool) -> None:
+    """Production and previous versions, metrics, age, last drift result."""
+    from mlops.jobs.operate import status as run_status
+    from mlops.registry import Registry
+
+    entries = run_status(state.config, Registry(state.config.tracking), name)
+    if as_json:
+        click.echo(json.dumps(entries, indent=2))
+        return
+    for entry in entries:
+        click.echo(_status_text(entry))
+
+
+def _status_text(entry: dict[str, Any]) -> str:
+    lines = [f"{entry['model']}"]
+    for alias in ("production", "previous"):
+        info = entry.get(alias)
+        if info is None:
+            lines.append(f"  {alias:<10} -")
+            continue
+        metrics = " ".join(f"{k}={v}" for k, v in sorted(info.get("metrics", {}).items()))
+        age = f", {info['age_days']} days in production" if alias == "production" and "age_days" in info else ""
+        lines.append(f"  {alias:<10} v{info['version']}{age}  trained as of {info.get('trained_as_of') or '?'}")
+        lines.append(f"  {'':<10} {metrics}")
+        if alias == "production" and "last_drift_check_at" in info:
+            lines.append(f"  {'':<10} last drift check {info['last_drift_check_at']}, drift share {info.get('last_drift_share')}")
+    return "\n".join(lines)
+
+
+@main.command()
+@click.option("--model", "name", required=True, metavar="NAME")
+@click.option("--version", "version", required=True, type=click.IntRange(min=1), help="Registered version to promote.")
+@click.option("--as-of", type=DATE, default=None, help="Judge on the holdout of this date's window (default: today).")
+@click.option("--force", is_flag=True, help="Skip the gate (recorded on the version).")
+@click.option("--reason", default=None, help="Why; recorded on the version.")
+@click.pass_obj
+def promote(state: State, name: str, version: int, as_of: datetime | None, force: bool, reason: str | None) -> None:
+    """Promote a version through the same gate retrain uses."""
+    from mlops.jobs.common import as_of_moment
+    from mlops.jobs.operate import promote as run_promote
+    from mlops.registry import Registry
+
+    decision = run_promote(state.config, Registry(state.config.tracking), name, str(version), as_of_moment(as_of), force, reason)
+    verdict = "promoted to production" if decision.promote else "rejected by the gate; nothing changed"
+    click.echo(f"{name}: v{version} {verdict}" + "".join(f"\n  - {r}" for r in decision.reasons))
+
+
+@main.command()
+@click.option("--model", "name", required=True, metavar="NAME")
+@click.option("--reason", default=None, help="Why; recorded on both versions.")
+@click.pass_obj
+def rollback(state: State, name: str, reason: str | None) -> None:
+    """Production back to the previous production version."""
+    from mlops.jobs.operate import rollback as run_rollback
+    from mlops.registry import Registry
+
+    state.config.model(name)
+    new, old = run_rollback(Registry(state.config.tracking), name, reason)
+    click.echo(f"{name}: production is v{new} again; v{old} is now previous")
+
+
+@main.command()
+@click.option("--model", "name", required=True, metavar="NAME")
+@click.option("--metric", default="f1", show_default=True)
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(min=1, max=1000))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def leaderboard(state: State, name: str, metric: str, limit: int, as_json: bool) -> None:
+    """Training runs ranked by a holdout metric."""
+    from mlops.jobs.operate import leaderboard as run_leaderboard
+    from mlops.registry import Registry
+
+    rows = run_leaderboard(state.config, Registry(state.config.tracking), name, metric, limit)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"{'#':>3}  {metric:>8}  {'version':>7}  {'alias':<10}  {'decision':<9}  {'as of':<25}  run")
+    for row in rows:
+        value = row["metrics"].get(metric)
+        shown = f"{value:.4f}" if value is not None else "-"
+        click.echo(f"{row['rank']:>3}  {shown:>8}  {row['version'] or '-':>7}  {row['alias']:<10}  "
+                   f"{row['decision']:<9}  {row['as_of'] or '-':<25}  {row['run_id']}")
+
+
+@main.group()
+def config() -> None:
+    """Configuration commands."""
+
+
+@config.command("check")
+@click.pass_obj
+def config_check(state: State) -> None:
+    """Validate the config and print its normalised form (passwords redacted)."""
+    click.echo(yaml.safe_dump(redacted_dump(state.config), sort_keys=False), nl=False)
+
+
+@main.command()
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("mlops-demo"),
+              show_default=True, help="Where the demo writes its data, config and MLflow store.")
+@click.pass_obj
+def demo(state: State, workdir: Path) -> None:
+    """Generate data and config, then retrain, retrain later, and show status, on the embedded store."""
+    from mlops.jobs.demo import run_demo
+
+    run_demo(workdir, click.echo)

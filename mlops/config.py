@@ -1,0 +1,347 @@
+"""Pipeline configuration: YAML with `${VAR}` substitution, validated in full at load time.
+
+Every problem is reported at once, each with its YAML path (`models[0].promotion.min_metrics`),
+so a CronJob that cannot run says everything wrong with its ConfigMap in one log line set.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mlops.errors import ConfigError
+
+DEFAULT_TRACKING_URI = "sqlite:///.mlops/mlflow.db"
+DEFAULT_ARTIFACT_LOCATION = ".mlops/artifacts"
+CONFIG_SEARCH_PATH = ("mlops.yaml", "/etc/mlops/config.yaml")
+
+# Higher is better for all of these; log_loss is the one lower-is-better metric we log.
+GATE_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
+COMPARE_METRICS = (*GATE_METRICS, "log_loss")
+# XGBoost parameters the trainer derives from the data; setting them by hand breaks labels.
+RESERVED_PARAMS = ("objective", "num_class", "enable_categorical", "eval_metric")
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,\-?]+$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TrackingConfig(_Strict):
+    uri: str = DEFAULT_TRACKING_URI
+    artifact_location: str = DEFAULT_ARTIFACT_LOCATION
+    experiment_prefix: str = "mlops"
+
+    @field_validator("experiment_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not value or value.startswith("/") or value.endswith("/"):
+            raise ValueError("must be a non-empty name without leading or trailing '/'")
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        return self.uri.startswith("sqlite:") or "://" not in self.uri
+
+
+class SourceConfig(_Strict):
+    uri: str
+    table: str | None = None
+    query: str | None = None
+    timestamp_column: str | None = None
+    id_columns: list[str] = Field(default_factory=list)
+
+    @property
+    def kind(self) -> Literal["postgres", "s3", "file"]:
+        scheme = urlsplit(self.uri).scheme
+        if scheme in ("postgresql", "postgres"):
+            return "postgres"
+        if scheme == "s3":
+            return "s3"
+        return "file"
+
+    @model_validator(mode="after")
+    def _table_or_query(self) -> SourceConfig:
+        if self.kind == "postgres":
+            if (self.table is None) == (self.query is None):
+                raise ValueError("a postgresql source needs exactly one of 'table' or 'query'")
+        elif self.table is not None or self.query is not None:
+            raise ValueError("'table' and 'query' apply to postgresql sources only")
+        else:
+            suffix = Path(urlsplit(self.uri).path).suffix.lower()
+            if suffix not in (".csv", ".parquet", ".pq"):
+                raise ValueError(f"file sources must end in .csv or .parquet, got {suffix or 'no suffix'!r}")
+        return self
+
+
+class TrainingConfig(_Strict):
+    window_days: int | None = Field(default=None, gt=0)
+    test_fraction: float = Field(default=0.2, gt=0.0, lt=0.9)
+    split: Literal["time", "random"] | None = None
+    seed: int = 42
+    params: dict[str, Any] = Field(default_factory=lambda: {"max_depth": 6, "learning_rate": 0.1, "n_estimators": 300})
+
+    @field_validator("params")
+    @classmethod
+    def _params(cls, value: dict[str, Any]) -> dict[str, Any]:
+        reserved = sorted(set(value) & set(RESERVED_PARAMS))
+        if reserved:
+            raise ValueError(f"{', '.join(reserved)} are set by the trainer from the labels; remove them")
+        return value
+
+
+class PromotionConfig(_Strict):
+    min_metrics: dict[str, float] = Field(default_factory=dict)
+    compare_metric: str = "f1"
+    min_improvement: float = Field(default=0.0, ge=-1.0, le=1.0)
+
+    @field_validator("min_metrics")
+    @classmethod
+    def _min_metrics(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, threshold in value.items():
+            if name not in GATE_METRICS:
+                raise ValueError(f"unknown metric {name!r}; choose from {', '.join(GATE_METRICS)}")
+            if not 0.0 <= threshold <= 1.0:
+                raise ValueError(f"threshold for {name} must be within [0, 1], got {threshold}")
+        return value
+
+    @field_validator("compare_metric")
+    @classmethod
+    def _compare_metric(cls, value: str) -> str:
+        if value not in COMPARE_METRICS:
+            raise ValueError(f"unknown metric {value!r}; choose from {', '.join(COMPARE_METRICS)}")
+        return value
+
+
+class DriftConfig(_Strict):
+    current_window_days: int = Field(default=7, gt=0)
+    min_rows: int = Field(default=200, ge=1)
+    p_value: float = Field(default=0.05, gt=0.0, lt=1.0)
+    psi_threshold: float = Field(default=0.2, ge=0.0)
+    max_drift_share: float = Field(default=0.3, gt=0.0, le=1.0)
+    max_metric_drop: float = Field(default=0.05, ge=0.0, le=1.0)
+
+
+class ScheduleConfig(_Strict):
+    drift_check: str = "0 3 * * *"
+    retrain: str = "0 4 * * 0"
+    predict: str = "0 5 * * *"
+
+    @field_validator("drift_check", "retrain", "predict")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        fields = value.split()
+        if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
+            raise ValueError(f"{value!r} is not a five-field cron expression")
+        return value
+
+
+class PredictionsConfig(_Strict):
+    table: str | None = None
+    uri: str | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> PredictionsConfig:
+        if (self.table is None) == (self.uri is None):
+            raise ValueError("give exactly one of 'table' or 'uri'")
+        return self
+
+
+class ModelConfig(_Strict):
+    name: str
+    source: SourceConfig
+    target: str
+    features: list[str] | None = None
+    categorical_features: list[str] | None = None
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    promotion: PromotionConfig = Field(default_factory=PromotionConfig)
+    drift: DriftConfig = Field(default_factory=DriftConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    predictions: PredictionsConfig | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError("must start with a letter or digit and hold only letters, digits, '_', '.', '-'")
+        return value
+
+    @model_validator(mode="after")
+    def _columns(self) -> ModelConfig:
+        reserved = {self.target, *self.source.id_columns}
+        if self.source.timestamp_column:
+            reserved.add(self.source.timestamp_column)
+        if self.features is not None:
+            if not self.features:
+                raise ValueError("features: must not be empty (omit it to use every column)")
+            clash = sorted(set(self.features) & reserved)
+            if clash:
+                raise ValueError(f"features: {', '.join(clash)} is the target, timestamp or an id column")
+            if len(set(self.features)) != len(self.features):
+                raise ValueError("features: lists a column twice")
+        if self.categorical_features is not None:
+            if self.features is not None:
+                unknown = sorted(set(self.categorical_features) - set(self.features))
+                if unknown:
+                    raise ValueError(f"categorical_features: {', '.join(unknown)} not in features")
+            clash = sorted(set(self.categorical_features) & reserved)
+            if clash:
+                raise ValueError(f"categorical_features: {', '.join(clash)} is the target, timestamp or an id column")
+        split = self.training.split
+        if split == "time" and not self.source.timestamp_column:
+            raise ValueError("training.split: 'time' needs source.timestamp_column")
+        if self.training.window_days is not None and not self.source.timestamp_column:
+            raise ValueError("training.window_days needs source.timestamp_column")
+        return self
+
+    @property
+    def split(self) -> Literal["time", "random"]:
+        if self.training.split is not None:
+            return self.training.split
+        return "time" if self.source.timestamp_column else "random"
+
+
+class Config(_Strict):
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    models: list[ModelConfig]
+
+    @model_validator(mode="after")
+    def _unique_models(self) -> Config:
+        if not self.models:
+            raise ValueError("models: at least one model is required")
+        names = [m.name for m in self.models]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"models: duplicate name {', '.join(dupes)}")
+        return self
+
+    def model(self, name: str) -> ModelConfig:
+        for model in self.models:
+            if model.name == name:
+                return model
+        raise ConfigError(f"model {name!r} is not configured; configured: {', '.join(m.name for m in self.models)}")
+
+
+def substitute_env(value: Any, environ: dict[str, str] | os._Environ[str], path: str = "") -> Any:
+    """Replace `${VAR}` / `${VAR:-default}` in every string scalar, after YAML parsing so that
+    a secret holding `:` or `#` cannot change the document's structure."""
+    if isinstance(value, dict):
+        return {k: substitute_env(v, environ, _join(path, str(k))) for k, v in value.items()}
+    if isinstance(value, list):
+        return [substitute_env(v, environ, f"{path}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        found = environ.get(name)
+        if found:
+            return found
+        if default is not None:
+            return default
+        raise ConfigError(f"{path or '<root>'}: environment variable {name} is not set and has no default")
+
+    return _VAR.sub(replace, value)
+
+
+def resolve_path(explicit: str | None, environ: dict[str, str] | os._Environ[str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    if explicit:
+        return Path(explicit)
+    if env.get("MLOPS_CONFIG"):
+        return Path(env["MLOPS_CONFIG"])
+    for candidate in CONFIG_SEARCH_PATH:
+        if Path(candidate).is_file():
+            return Path(candidate)
+    raise ConfigError(
+        "no config file: pass --config, set MLOPS_CONFIG, or create ./mlops.yaml or /etc/mlops/config.yaml"
+    )
+
+
+def load_config(path: Path, environ: dict[str, str] | os._Environ[str] | None = None) -> Config:
+    env = os.environ if environ is None else environ
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror or exc})") from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}:{where} invalid YAML: {problem}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the config must be a mapping with a 'models' list")
+    raw = substitute_env(raw, env)
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: " + "; ".join(format_validation_errors(exc))) from exc
+    return anchor_paths(config, path.parent)
+
+
+def format_validation_errors(exc: ValidationError) -> list[str]:
+    problems = []
+    for error in exc.errors():
+        where = ""
+        for part in error["loc"]:
+            where = f"{where}[{part}]" if isinstance(part, int) else _join(where, str(part))
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        problems.append(f"{where or '<root>'}: {message}")
+    return problems
+
+
+def anchor_paths(config: Config, base: Path) -> Config:
+    """Relative file paths in the config are relative to the config file, not to the cwd."""
+    tracking = config.tracking
+    updates: dict[str, Any] = {}
+    if tracking.uri.startswith("sqlite:///") and not tracking.uri.startswith("sqlite:////"):
+        updates["uri"] = "sqlite:///" + str((base / tracking.uri.removeprefix("sqlite:///")).resolve())
+    if "://" not in tracking.artifact_location and not Path(tracking.artifact_location).is_absolute():
+        updates["artifact_location"] = str((base / tracking.artifact_location).resolve())
+    models = []
+    for model in config.models:
+        source = model.source
+        if source.kind == "file" and not source.uri.startswith("file:") and not Path(source.uri).is_absolute():
+            source = source.model_copy(update={"uri": str((base / source.uri).resolve())})
+        models.append(model.model_copy(update={"source": source}))
+    return config.model_copy(update={"tracking": tracking.model_copy(update=updates), "models": models})
+
+
+def redact_uri(uri: str) -> str:
+    """The URI with any password replaced, safe for logs, tags and error messages."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return "<unparseable uri>"
+    if parts.password is None:
+        return uri
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+def redacted_dump(config: Config) -> dict[str, Any]:
+    data = config.model_dump(mode="json")
+    data["tracking"]["uri"] = redact_uri(data["tracking"]["uri"])
+    for model in data["models"]:
+        model["source"]["uri"] = redact_uri(model["source"]["uri"])
+        if model.get("predictions") and model["predictions"].get("uri"):
+            model["predictions"]["uri"] = redact_uri(model["predictions"]["uri"])
+    return data
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key

@@ -1,0 +1,230 @@
+"""Where training and monitoring rows come from: one `Source` per kind, chosen by URI scheme.
+
+`Source.load` returns an Arrow table holding the rows of a time window; every failure
+becomes a `DataError` (exit 2) or `ServiceUnavailable` (exit 1) naming the source without
+its password.
+"""
+
+from __future__ import annotations
+
+
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+
+from mlops.config import SourceConfig, redact_uri
+from mlops.errors import DataError, MlopsError, ServiceUnavailable
+
+
+@dataclass(frozen=True)
+class Window:
+    """Half-open UTC interval [start, end); start None means 'from the beginning'."""
+
+    start: datetime | None
+    end: datetime
+
+    @classmethod
+    def ending(cls, as_of: datetime, days: int | None) -> Window:
+        end = as_of.astimezone(timezone.utc)
+        return cls(start=None if days is None else end - timedelta(days=days), end=end)
+
+    def describe(self) -> str:
+        start = self.start.isoformat() if self.start else "-inf"
+        return f"[{start}, {self.end.isoformat()})"
+
+
+class Source(ABC):
+    def __init__(self, config: SourceConfig) -> None:
+        self.config = config
+        self.uri = redact_uri(config.uri)
+
+    def load(self, window: Window | None = None) -> pa.Table:
+        """Rows in `window` (all rows when None or when the source has no timestamp column)."""
+        if window is not None and not self.config.timestamp_column:
+            window = None
+        try:
+            table = self._load(window)
+        except MlopsError:
+            raise
+        except Exception as exc:  # each driver has its own tree; name the source, keep the cause
+            raise DataError(f"{self.uri}: cannot read ({_first_line(exc)})") from exc
+        ts = self.config.timestamp_column
+        if ts and ts not in table.column_names:
+            raise DataError(f"{self.uri}: timestamp column {ts!r} not found; columns: {', '.join(table.column_names)}")
+        if table.num_rows == 0:
+            where = f" in window {window.describe()}" if window else ""
+            raise DataError(f"{self.uri}: no rows{where}")
+        return table
+
+    @abstractmethod
+    def _load(self, window: Window | None) -> pa.Table: ...
+
+
+class FileSource(Source):
+    """Local CSV or Parquet; Parquet windows are pushed down to row-group statistics."""
+
+    def _load(self, window: Window | None) -> pa.Table:
+        path = Path(self.config.uri.removeprefix("file://"))
+        if not path.is_file():
+            raise DataError(f"{self.uri}: file not found")
+        fmt = "csv" if path.suffix.lower() == ".csv" else "parquet"
+        dataset = pads.dataset(path, format=fmt)
+        ts = self.config.timestamp_column
+        if window is not None and ts and ts in dataset.schema.names and _is_temporal(dataset.schema.field(ts).type):
+            return dataset.to_table(filter=_window_expression(ts, dataset.schema.field(ts).type, window))
+        return filter_window(dataset.to_table(), ts, window, self.uri)
+
+
+class S3Source(Source):
+    """`s3://bucket/key.csv|parquet` through boto3; honours AWS_ENDPOINT_URL, then MLFLOW_S3_ENDPOINT_URL."""
+
+    def _load(self, window: Window | None) -> pa.Table:
+        import boto3
+        import botocore.exceptions
+
+        parts = urlsplit(self.config.uri)
+        bucket, key = parts.netloc, parts.path.lstrip("/")
+        endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("MLFLOW_S3_ENDPOINT_URL") or None
+        client = boto3.client("s3", endpoint_url=endpoint)
+        try:
+            body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except botocore.exceptions.ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            messages = {
+                "NoSuchBucket": f"bucket {bucket!r} does not exist",
+                "NoSuchKey": f"object {key!r} not found in bucket {bucket!r}",
+                "AccessDenied": "access denied (check the AWS credentials)",
+                "InvalidAccessKeyId": "invalid AWS access key id",
+                "SignatureDoesNotMatch": "AWS secret key rejected",
+            }
+            raise DataError(f"{self.uri}: {messages.get(code, code or str(exc))}") from exc
+        except botocore.exceptions.NoCredentialsError as exc:
+            raise DataError(f"{self.uri}: no AWS credentials found") from exc
+        except (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError) as exc:
+            raise ServiceUnavailable(f"{self.uri}: S3 endpoint unreachable ({endpoint or 'AWS default'})") from exc
+        buffer = pa.BufferReader(body)
+        if key.lower().endswith(".csv"):
+            table = pacsv.read_csv(buffer)
+        else:
+            table = pq.read_table(buffer)
+        return filter_window(table, self.config.timestamp_column, window, self.uri)
+
+
+class PostgresSource(Source):
+    """A table or query read in bulk into Arrow by the ADBC PostgreSQL driver (binary COPY).
+
+    The window is pushed down as bound parameters; identifiers are quoted, never formatted in.
+    """
+
+    def _load(self, window: Window | None) -> pa.Table:
+        import adbc_driver_manager
+        from adbc_driver_postgresql import dbapi
+
+        sql, params = self.build_query(window)
+        try:
+            with dbapi.connect(_libpq_uri(self.config.uri)) as conn, conn.cursor() as cursor:
+                cursor.execute("SET TIME ZONE 'UTC'")
+                if params:
+                    cursor.execute(sql, parameters=params)
+                else:
+                    cursor.execute(sql)
+                return cursor.fetch_arrow_table()
+        except adbc_driver_manager.Error as exc:
+            raise self._translate(exc) from exc
+
+    def build_query(self, window: Window | None) -> tuple[str, tuple[Any, ...]]:
+        if self.config.table is not None:
+            relation = quote_relation(self.config.table)
+        else:
+            relation = f"({self.config.query}) AS mlops_source"
+        sql = f"SELECT * FROM {relation}"  # noqa: S608 - relation is quoted or the operator's own query
+        params: tuple[Any, ...] = ()
+        ts = self.config.timestamp_column
+        if window is not None and ts:
+            column = quote_identifier(ts)
+            if window.start is not None:
+                sql += f" WHERE {column} >= $1 AND {column} < $2"
+                params = (window.start, window.end)
+            else:
+                sql += f" WHERE {column} < $1"
+                params = (window.end,)
+        return sql, params
+
+    def _translate(self, exc: Exception) -> MlopsError:
+        message = _first_line(exc)
+        if self.config.uri and (password := urlsplit(self.config.uri).password):
+            message = message.replace(password, "***")
+        lowered = message.lower()
+        if "password authentication failed" in lowered or "no password supplied" in lowered:
+            return DataError(f"{self.uri}: authentication failed (check the user and password)")
+        if "connection refused" in lowered or "could not connect" in lowered or "timeout" in lowered:
+            return ServiceUnavailable(f"{self.uri}: database unreachable ({message})")
+        if "does not exist" in lowered:
+            return DataError(f"{self.uri}: {message}")
+        return DataError(f"{self.uri}: query failed ({message})")
+
+
+def open_source(config: SourceConfig) -> Source:
+    kinds: dict[str, type[Source]] = {"postgres": PostgresSource, "s3": S3Source, "file": FileSource}
+    return kinds[config.kind](config)
+
+
+def filter_window(table: pa.Table, ts: str | None, window: Window | None, where: str) -> pa.Table:
+    if window is None or not ts or ts not in table.column_names:
+        return table
+    column = table.column(ts)
+    if not _is_temporal(column.type):
+        try:
+            column = pc.cast(column, pa.timestamp("us", tz="UTC"))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise DataError(f"{where}: timestamp column {ts!r} holds {column.type}, not timestamps") from exc
+        table = table.set_column(table.column_names.index(ts), ts, column)
+    return table.filter(_window_expression(ts, column.type, window))
+
+
+def _window_expression(ts: str, dtype: pa.DataType, window: Window) -> pc.Expression:
+    def bound(moment: datetime) -> pa.Scalar:
+        if pa.types.is_timestamp(dtype) and dtype.tz is None:
+            moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+        if pa.types.is_date(dtype):
+            return pa.scalar(moment.date(), type=dtype)
+        return pa.scalar(moment, type=dtype)
+
+    expression = pc.field(ts) < bound(window.end)
+    if window.start is not None:
+        expression = expression & (pc.field(ts) >= bound(window.start))
+    return expression
+
+
+def _is_temporal(dtype: pa.DataType) -> bool:
+    return bool(pa.types.is_timestamp(dtype) or pa.types.is_date(dtype))
+
+
+def quote_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_relation(name: str) -> str:
+    """`schema.table` or `table`, each part quoted."""
+    return ".".join(quote_identifier(part) for part in name.split("."))
+
+
+def _libpq_uri(uri: str) -> str:
+    return "postgresql://" + uri.split("://", 1)[1] if uri.startswith("postgres://") else uri
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+

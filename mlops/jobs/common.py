@@ -1,0 +1,95 @@
+"""What every job shares: the as-of clock, run keys, MLflow run lifecycle, SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, time, timezone
+from types import FrameType
+from typing import Any
+
+import mlflow
+from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
+
+from mlops.config import Config, ModelConfig
+from mlops.errors import Terminated, UsageError
+from mlops.registry import translate
+
+log = logging.getLogger(__name__)
+
+_JOB_SUFFIX = re.compile(r"-(\d{7,10})$")
+
+
+def as_of_moment(value: date | datetime | None) -> datetime:
+    """`--as-of 2026-11-23` means the windows end at 2026-11-23T00:00Z (exclusive), so a job
+    rerun later that day sees exactly the same rows. Default: today."""
+    if value is None:
+        value = datetime.now(timezone.utc).date()
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return datetime.combine(value, time.min, tzinfo=timezone.utc)
+
+
+def scheduled_time(environ: dict[str, str] | os._Environ[str] | None = None) -> datetime | None:
+    """A CronJob names its Jobs `<cronjob>-<minutes since the epoch of the scheduled time>`;
+    the manifests pass that name in MLOPS_JOB_NAME. Manual Jobs carry no such suffix."""
+    env = os.environ if environ is None else environ
+    match = _JOB_SUFFIX.search(env.get("MLOPS_JOB_NAME", ""))
+    if not match:
+        return None
+    return datetime.fromtimestamp(int(match.group(1)) * 60, tz=timezone.utc)
+
+
+def default_run_key(job: str, as_of: datetime) -> str:
+    scheduled = scheduled_time()
+    if scheduled is not None:
+        return f"{job}:scheduled:{scheduled.strftime('%Y-%m-%dT%H:%MZ')}"
+    return f"{job}:as-of:{as_of.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+
+
+def select_models(config: Config, name: str | None, all_models: bool, index: int | None) -> list[ModelConfig]:
+    chosen = [name is not None, all_models, index is not None]
+    if sum(chosen) != 1:
+        raise UsageError("give exactly one of --model, --all or --model-index")
+    if all_models:
+        return list(config.models)
+    if index is not None:
+        if not 0 <= index < len(config.models):
+            raise UsageError(f"--model-index {index} is out of range: {len(config.models)} models are configured")
+        return [config.models[index]]
+    assert name is not None
+    return [config.model(name)]
+
+
+@contextmanager
+def tracked_run(experiment_id: str, run_name: str, tags: dict[str, str]) -> Iterator[Run]:
+    """An MLflow run that always ends: FINISHED, FAILED on any error, KILLED on SIGTERM."""
+    try:
+        run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags)
+    except MlflowException as exc:
+        raise translate(exc, "starting an MLflow run") from exc
+    status = "FAILED"
+    try:
+        yield run
+        status = "FINISHED"
+    except Terminated:
+        status = "KILLED"
+        raise
+    finally:
+        try:
+            mlflow.end_run(status=status)
+        except Exception as exc:  # the original error matters more than a failed status update
+            log.warning("could not mark run %s %s: %s", run.info.run_id, status, exc)
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated()
+
+
+def install_sigterm_handler() -> Any:
+    return signal.signal(signal.SIGTERM, _raise_terminated)

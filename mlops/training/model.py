@@ -1,0 +1,72 @@
+"""Fit an XGBoost booster and score it on the holdout."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+from sklearn import metrics as skm
+
+from mlops.training.dataset import Dataset, Split
+from mlops.training.pyfunc_model import LabelledBooster
+
+_ROUNDS_ALIASES = ("n_estimators", "num_boost_round")
+
+
+def train(dataset: Dataset, split: Split, params: dict[str, Any], seed: int) -> LabelledBooster:
+    n_classes = len(dataset.classes)
+    booster_params: dict[str, Any] = {"tree_method": "hist", "seed": seed, "nthread": 0}
+    rounds = 100
+    for key, value in params.items():
+        if key in _ROUNDS_ALIASES:
+            rounds = int(value)
+        else:
+            booster_params[key] = value
+    if n_classes == 2:
+        booster_params.update(objective="binary:logistic", eval_metric="logloss")
+    else:
+        booster_params.update(objective="multi:softprob", num_class=n_classes, eval_metric="mlogloss")
+    labelled = LabelledBooster(xgb.Booster(), dataset.features, dataset.classes)
+    matrix = xgb.DMatrix(labelled.frame(split.train), label=split.y_train, enable_categorical=True)
+    labelled.booster = xgb.train(booster_params, matrix, num_boost_round=rounds)
+    return labelled
+
+
+def evaluate(model: LabelledBooster, frame: pd.DataFrame, y_true: np.ndarray) -> dict[str, float]:
+    """Holdout metrics. Binary metrics treat `classes[1]` as the positive class; multiclass
+    precision/recall/f1/roc_auc are macro averages. A metric that is undefined on this holdout
+    (roc_auc with one class present) is left out rather than reported as NaN."""
+    proba = model.predict_proba(frame)
+    return score(proba, y_true, len(model.classes))
+
+
+def score(proba: np.ndarray, y_true: np.ndarray, n_classes: int) -> dict[str, float]:
+    predicted = proba.argmax(axis=1)
+    average = "binary" if n_classes == 2 else "macro"
+    result = {
+        "accuracy": skm.accuracy_score(y_true, predicted),
+        "precision": skm.precision_score(y_true, predicted, average=average, zero_division=0),
+        "recall": skm.recall_score(y_true, predicted, average=average, zero_division=0),
+        "f1": skm.f1_score(y_true, predicted, average=average, zero_division=0),
+        "log_loss": skm.log_loss(y_true, np.clip(proba, 1e-15, 1.0), labels=list(range(n_classes))),
+    }
+    if len(np.unique(y_true)) > 1:
+        if n_classes == 2:
+            result["roc_auc"] = skm.roc_auc_score(y_true, proba[:, 1])
+        elif len(np.unique(y_true)) == n_classes:
+            result["roc_auc"] = skm.roc_auc_score(y_true, proba, multi_class="ovr", average="macro")
+    return {k: float(v) for k, v in result.items() if math.isfinite(float(v))}
+
+
+def confusion(model: LabelledBooster, frame: pd.DataFrame, y_true: np.ndarray) -> dict[str, Any]:
+    predicted = model.predict_proba(frame).argmax(axis=1)
+    matrix = skm.confusion_matrix(y_true, predicted, labels=list(range(len(model.classes))))
+    return {"labels": model.classes, "rows_are": "actual", "matrix": matrix.tolist()}
+
+
+def importance(model: LabelledBooster) -> dict[str, float]:
+    gains = model.booster.get_score(importance_type="gain")
+    return {name: float(gains.get(name, 0.0)) for name in model.feature_names}
