@@ -10,7 +10,7 @@ import os
 import re
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -320,17 +320,30 @@ def anchor_paths(config: Config, base: Path) -> Config:
     return config.model_copy(update={"tracking": tracking.model_copy(update=updates), "models": models})
 
 
+def _userinfo(uri: str) -> tuple[str, str, str | None, str] | None:
+    """(scheme, user, password, rest) split by hand: an unencoded password may hold '#', '/' or '@'."""
+    if "://" not in uri:
+        return None
+    scheme, rest = uri.split("://", 1)
+    if "@" not in rest:
+        return None
+    userinfo, host = rest.rsplit("@", 1)
+    user, sep, password = userinfo.partition(":")
+    return scheme, user, password if sep else None, host
+
+
+def uri_password(uri: str) -> str | None:
+    parts = _userinfo(uri)
+    return parts[2] if parts else None
+
+
 def redact_uri(uri: str) -> str:
     """The URI with any password replaced, safe for logs, tags and error messages."""
-    try:
-        parts = urlsplit(uri)
-    except ValueError:
-        return "<unparseable uri>"
-    if parts.password is None:
+    parts = _userinfo(uri)
+    if parts is None or parts[2] is None:
         return uri
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+    scheme, user, _, host = parts
+    return f"{scheme}://{user}:***@{host}"
 
 
 def redacted_dump(config: Config) -> dict[str, Any]:

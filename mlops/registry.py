@@ -159,7 +159,7 @@ class Registry:
         the alias since then, nothing is changed and `RegistryError` asks the caller to re-decide.
         """
         current = self.alias(name, PRODUCTION)
-        current_version = current.version if current else None
+        current_version = str(current.version) if current else None
         if current_version != expected:
             raise ProductionMoved(current_version)
         if current_version == version:
@@ -184,14 +184,15 @@ class Registry:
         if previous is None:
             raise RegistryError(f"model {name!r} has no previous version to roll back to")
         stamp = now_iso()
+        new, old = str(previous.version), str(production.version)
         try:
-            self.client.set_registered_model_alias(name, PRODUCTION, previous.version)
-            self.tag_version(name, previous.version, {"promoted_at": stamp, "rolled_back_to_at": stamp, **tags})
-            self.client.set_registered_model_alias(name, PREVIOUS, production.version)
-            self.tag_version(name, production.version, {"archived_at": stamp, "rolled_back_at": stamp})
+            self.client.set_registered_model_alias(name, PRODUCTION, new)
+            self.tag_version(name, new, {"promoted_at": stamp, "rolled_back_to_at": stamp, **tags})
+            self.client.set_registered_model_alias(name, PREVIOUS, old)
+            self.tag_version(name, old, {"archived_at": stamp, "rolled_back_at": stamp, **tags})
         except MlflowException as exc:
             raise translate(exc, f"rolling back {name!r}") from exc
-        return previous.version, production.version
+        return new, old
 
 
 class ProductionMoved(RegistryError):

@@ -22,7 +22,7 @@ import pyarrow.csv as pacsv
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from mlops.config import SourceConfig, redact_uri
+from mlops.config import SourceConfig, redact_uri, uri_password
 from mlops.errors import DataError, MlopsError, ServiceUnavailable
 
 
@@ -162,7 +162,7 @@ class PostgresSource(Source):
 
     def _translate(self, exc: Exception) -> MlopsError:
         message = _first_line(exc)
-        if self.config.uri and (password := urlsplit(self.config.uri).password):
+        if password := uri_password(self.config.uri):
             message = message.replace(password, "***")
         lowered = message.lower()
         if "password authentication failed" in lowered or "no password supplied" in lowered:

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -139,13 +140,14 @@ def champion_metrics(
     champion = registry.alias(name, PRODUCTION)
     if champion is None:
         return None, None, None
+    version = str(champion.version)
     try:
-        loaded = load_version(name, champion.version)
+        loaded = load_version(name, version)
         if loaded.classes != classes:
-            return champion.version, None, f"its labels {loaded.classes} differ from the candidate's {classes}"
-        return champion.version, evaluate(loaded, frame, y_true), None
+            return version, None, f"its labels {loaded.classes} differ from the candidate's {classes}"
+        return version, evaluate(loaded, frame, y_true), None
     except (ValueError, KeyError, OSError, mlflow.exceptions.MlflowException) as exc:
-        return champion.version, None, str(exc).splitlines()[0][:300]
+        return version, None, str(exc).splitlines()[0][:300]
 
 
 def load_version(name: str, version: str) -> LabelledBooster:
@@ -195,13 +197,12 @@ def _decision_tags(decision: Decision, run_key: str) -> dict[str, str]:
 
 
 def _log_model(booster: LabelledBooster, train_frame: pd.DataFrame) -> str:
-    # Numeric features are read as doubles, so the schema says double: an integer column
-    # with a missing value at scoring time must not fail schema enforcement.
-    example = booster.frame(train_frame.head(5))
-    for feature in booster.features:
-        if feature["kind"] == "categorical":
-            example[feature["name"]] = train_frame[feature["name"]].head(5).astype(object)
-    signature = infer_signature(example, booster.predict(example))
+    example = train_frame[booster.feature_names].head(5)
+    with warnings.catch_warnings():
+        # MLflow hints that integer columns cannot hold NaN; the schema follows the source's
+        # types so that integer inputs are accepted as they come.
+        warnings.filterwarnings("ignore", message=".*Inferred schema contains integer column.*")
+        signature = infer_signature(example, booster.predict(example))
     with tempfile.TemporaryDirectory() as tmp:
         booster.save(Path(tmp) / "booster")
         info = mlflow.pyfunc.log_model(

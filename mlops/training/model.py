@@ -10,6 +10,7 @@ import pandas as pd
 import xgboost as xgb
 from sklearn import metrics as skm
 
+from mlops.errors import ConfigError
 from mlops.training.dataset import Dataset, Split
 from mlops.training.pyfunc_model import LabelledBooster
 
@@ -31,7 +32,10 @@ def train(dataset: Dataset, split: Split, params: dict[str, Any], seed: int) -> 
         booster_params.update(objective="multi:softprob", num_class=n_classes, eval_metric="mlogloss")
     labelled = LabelledBooster(xgb.Booster(), dataset.features, dataset.classes)
     matrix = xgb.DMatrix(labelled.frame(split.train), label=split.y_train, enable_categorical=True)
-    labelled.booster = xgb.train(booster_params, matrix, num_boost_round=rounds)
+    try:
+        labelled.booster = xgb.train(booster_params, matrix, num_boost_round=rounds)
+    except xgb.core.XGBoostError as exc:
+        raise ConfigError(f"training.params rejected by XGBoost: {str(exc).splitlines()[0][:300]}") from exc
     return labelled
 
 
@@ -51,7 +55,7 @@ def score(proba: np.ndarray, y_true: np.ndarray, n_classes: int) -> dict[str, fl
         "precision": skm.precision_score(y_true, predicted, average=average, zero_division=0),
         "recall": skm.recall_score(y_true, predicted, average=average, zero_division=0),
         "f1": skm.f1_score(y_true, predicted, average=average, zero_division=0),
-        "log_loss": skm.log_loss(y_true, np.clip(proba, 1e-15, 1.0), labels=list(range(n_classes))),
+        "log_loss": skm.log_loss(y_true, proba, labels=list(range(n_classes))),
     }
     if len(np.unique(y_true)) > 1:
         if n_classes == 2:

@@ -68,7 +68,7 @@ class LabelledBooster:
         raw = np.asarray(self.booster.predict(matrix), dtype="float64")
         if raw.ndim == 1:  # binary:logistic gives P(classes[1])
             return np.column_stack([1.0 - raw, raw])
-        return raw
+        return raw / raw.sum(axis=1, keepdims=True)  # float32 softmax rows drift from 1 by ~1e-7
 
     def predict(self, data: pd.DataFrame) -> np.ndarray:
         codes = self.predict_proba(data).argmax(axis=1)

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import mlflow
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from services import S3, Postgres, moto_server, postgres_server  # noqa: E402
+
+END = datetime(2026, 11, 23, tzinfo=timezone.utc)
+
+_ISOLATED_ENV = ("MLFLOW_TRACKING_URI", "MLOPS_CONFIG", "MLOPS_JOB_NAME", "JOB_COMPLETION_INDEX",
+                 "KUBERNETES_SERVICE_HOST", "AWS_ENDPOINT_URL", "MLFLOW_S3_ENDPOINT_URL")
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in _ISOLATED_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MLOPS_ACTOR", "pytest")
+    yield
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3]:
+    with moto_server() as server:
+        yield server
+
+
+@pytest.fixture
+def subprocess_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _ISOLATED_ENV}
+    env["PYTHONWARNINGS"] = "ignore"
+    return env

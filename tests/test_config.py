@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from mlops.config import load_config, redact_uri, redacted_dump, resolve_path
+from mlops.errors import ConfigError
+
+GOOD = """
+tracking:
+  uri: ${TRACKING:-sqlite:///.mlops/mlflow.db}
+models:
+  - name: churn
+    source: {uri: ./data/churn.parquet, timestamp_column: event_time}
+    target: churned
+    promotion: {min_metrics: {accuracy: 0.7}}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "mlops.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_good_config_gets_defaults_and_anchored_paths(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD), environ={})
+    model = config.model("churn")
+    assert model.split == "time"
+    assert model.training.test_fraction == 0.2
+    assert model.drift.p_value == 0.05
+    assert model.source.uri == str(tmp_path / "data" / "churn.parquet")
+    assert config.tracking.uri == f"sqlite:///{tmp_path}/.mlops/mlflow.db"
+
+
+def test_env_substitution_after_parsing_keeps_yaml_structure(tmp_path: Path) -> None:
+    text = GOOD.replace("./data/churn.parquet", "'postgresql://app:${DB_PASSWORD}@db/features', table: t")
+    config = load_config(write(tmp_path, text), environ={"DB_PASSWORD": "p#ss: word", "TRACKING": "http://mlflow:5000"})
+    assert config.models[0].source.uri == "postgresql://app:p#ss: word@db/features"
+    assert config.tracking.uri == "http://mlflow:5000"
+    dumped = str(redacted_dump(config))
+    assert "p#ss" not in dumped and "app:***@db" in dumped
+
+
+BAD = [
+    ("models: []", "models"),
+    (GOOD.replace("target: churned", "target: churned\n    colour: red"), "models[0].colour: unknown key"),
+    (GOOD.replace("accuracy: 0.7", "acuracy: 0.7"), "models[0].promotion.min_metrics: unknown metric 'acuracy'"),
+    (GOOD.replace("accuracy: 0.7", "accuracy: 1.7"), "models[0].promotion.min_metrics: threshold for accuracy"),
+    (GOOD.replace("timestamp_column: event_time", "table: t"), "models[0].source: 'table' and 'query' apply to postgresql"),
+    (GOOD.replace("./data/churn.parquet", "postgresql://db/f"), "models[0].source: a postgresql source needs exactly one"),
+    (GOOD.replace(", timestamp_column: event_time", "") + "    training: {split: time}\n",
+     "models[0]: training.split: 'time' needs source.timestamp_column"),
+    (GOOD + "    training: {test_fraction: 1.5}\n", "models[0].training.test_fraction"),
+    (GOOD + "    training: {params: {objective: 'multi:softmax'}}\n", "models[0].training.params: objective"),
+    (GOOD + "    drift: {p_value: 0}\n", "models[0].drift.p_value"),
+    (GOOD + "    schedule: {retrain: 'weekly'}\n", "models[0].schedule.retrain: 'weekly' is not a five-field cron"),
+    (GOOD + "    features: [churned]\n", "models[0]: features: churned is the target"),
+    (GOOD + "  - name: churn\n    source: {uri: x.csv}\n    target: y\n", "models: duplicate name churn"),
+    (GOOD.replace("name: churn", "name: 'bad name!'"), "models[0].name"),
+    (GOOD.replace("./data/churn.parquet", "./data/churn.xlsx"), "models[0].source: file sources must end in .csv or .parquet"),
+    ("tracking: {experiment_prefix: /abs}\n" + GOOD.split("\n", 3)[3], "tracking.experiment_prefix"),
+    (GOOD.replace("${TRACKING:-sqlite:///.mlops/mlflow.db}", "${TRACKING}"), "tracking.uri: environment variable TRACKING is not set"),
+    ("models: [\n", "invalid YAML"),
+    ("- just a list", "must be a mapping"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), BAD, ids=[e for _, e in BAD])
+def test_bad_config_names_the_path(tmp_path: Path, text: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text), environ={})
+    assert expected in str(info.value)
+
+
+def test_every_problem_is_listed_at_once(tmp_path: Path) -> None:
+    text = GOOD + "    drift: {p_value: 2, min_rows: 0}\n    training: {seed: x}\n"
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text), environ={})
+    message = str(info.value)
+    for path in ("models[0].drift.p_value", "models[0].drift.min_rows", "models[0].training.seed"):
+        assert path in message
+
+
+def test_config_search_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="no config file"):
+        resolve_path(None, environ={})
+    (tmp_path / "mlops.yaml").write_text(GOOD)
+    assert resolve_path(None, environ={}) == Path("mlops.yaml")
+    assert resolve_path(None, environ={"MLOPS_CONFIG": "/x.yaml"}) == Path("/x.yaml")
+    assert resolve_path("given.yaml", environ={"MLOPS_CONFIG": "/x.yaml"}) == Path("given.yaml")
+
+
+def test_redact_uri() -> None:
+    assert redact_uri("postgresql://u:pw@h:5432/d") == "postgresql://u:***@h:5432/d"
+    assert redact_uri("s3://bucket/key.parquet") == "s3://bucket/key.parquet"
