@@ -3,7 +3,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import mlflow
@@ -11,9 +11,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from services import S3, Postgres, moto_server, postgres_server  # noqa: E402
+from services import S3, Postgres, moto_server, postgres_server
 
-END = datetime(2026, 11, 23, tzinfo=timezone.utc)
+END = datetime(2026, 11, 23, tzinfo=UTC)
 
 _ISOLATED_ENV = ("MLFLOW_TRACKING_URI", "MLOPS_CONFIG", "MLOPS_JOB_NAME", "JOB_COMPLETION_INDEX",
                  "KUBERNETES_SERVICE_HOST", "AWS_ENDPOINT_URL", "MLFLOW_S3_ENDPOINT_URL")

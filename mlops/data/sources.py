@@ -7,11 +7,10 @@ its password.
 
 from __future__ import annotations
 
-
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,7 +34,7 @@ class Window:
 
     @classmethod
     def ending(cls, as_of: datetime, days: int | None) -> Window:
-        end = as_of.astimezone(timezone.utc)
+        end = as_of.astimezone(UTC)
         return cls(start=None if days is None else end - timedelta(days=days), end=end)
 
     def describe(self) -> str:
@@ -195,7 +194,7 @@ def filter_window(table: pa.Table, ts: str | None, window: Window | None, where:
 def _window_expression(ts: str, dtype: pa.DataType, window: Window) -> pc.Expression:
     def bound(moment: datetime) -> pa.Scalar:
         if pa.types.is_timestamp(dtype) and dtype.tz is None:
-            moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+            moment = moment.astimezone(UTC).replace(tzinfo=None)
         if pa.types.is_date(dtype):
             return pa.scalar(moment.date(), type=dtype)
         return pa.scalar(moment, type=dtype)

@@ -46,7 +46,7 @@ def numeric_summary(values: np.ndarray) -> dict[str, Any]:
 
 
 def categorical_summary(values: pd.Series) -> dict[str, Any]:
-    count = int(len(values))
+    count = len(values)
     present = values.dropna().astype(str)
     frequencies = present.value_counts()
     return {
@@ -75,7 +75,7 @@ def build_profile(
             profiled[feature["name"]] = numeric_summary(numeric)
     return {
         "version": PROFILE_VERSION,
-        "rows": int(len(frame)),
+        "rows": len(frame),
         "classes": classes,
         "features": profiled,
         "prediction_scores": numeric_summary(np.asarray(scores, dtype="float64")),

@@ -8,7 +8,7 @@ import re
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from types import FrameType
 from typing import Any
 
@@ -29,10 +29,10 @@ def as_of_moment(value: date | datetime | None) -> datetime:
     """`--as-of 2026-11-23` means the windows end at 2026-11-23T00:00Z (exclusive), so a job
     rerun later that day sees exactly the same rows. Default: today."""
     if value is None:
-        value = datetime.now(timezone.utc).date()
+        value = datetime.now(UTC).date()
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    return datetime.combine(value, time.min, tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.combine(value, time.min, tzinfo=UTC)
 
 
 def scheduled_time(environ: dict[str, str] | os._Environ[str] | None = None) -> datetime | None:
@@ -42,7 +42,7 @@ def scheduled_time(environ: dict[str, str] | os._Environ[str] | None = None) -> 
     match = _JOB_SUFFIX.search(env.get("MLOPS_JOB_NAME", ""))
     if not match:
         return None
-    return datetime.fromtimestamp(int(match.group(1)) * 60, tz=timezone.utc)
+    return datetime.fromtimestamp(int(match.group(1)) * 60, tz=UTC)
 
 
 def default_run_key(job: str, as_of: datetime) -> str:
@@ -62,8 +62,7 @@ def select_models(config: Config, name: str | None, all_models: bool, index: int
         if not 0 <= index < len(config.models):
             raise UsageError(f"--model-index {index} is out of range: {len(config.models)} models are configured")
         return [config.models[index]]
-    assert name is not None
-    return [config.model(name)]
+    return [config.model(str(name))]
 
 
 @contextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -96,7 +96,7 @@ def make_dataset(end: datetime, seed: int = 7, days: int = DAYS, rows_per_day: i
 
 
 def write_demo(workdir: Path, end: datetime | None = None) -> DemoPaths:
-    end = end or datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    end = end or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     workdir.mkdir(parents=True, exist_ok=True)
     data = workdir / "data" / "churn.parquet"
     data.parent.mkdir(exist_ok=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from mlops.config import Config, ModelConfig
@@ -36,7 +36,7 @@ def _model_status(registry: Registry, model: ModelConfig) -> dict[str, Any]:
                 info[key] = tags[key]
         if "promoted_at" in tags:
             promoted = datetime.fromisoformat(tags["promoted_at"])
-            info["age_days"] = round((datetime.now(timezone.utc) - promoted).total_seconds() / 86400, 1)
+            info["age_days"] = round((datetime.now(UTC) - promoted).total_seconds() / 86400, 1)
         if found.run_id:
             run = registry.run(found.run_id)
             info["metrics"] = {k: round(v, 4) for k, v in run.data.metrics.items() if k in METRIC_KEYS}
@@ -74,7 +74,8 @@ def promote(
         champ_version, champ, error = champion_metrics(registry, name, frame, y_true, classes)
         decision = decide(metrics, model.promotion, champ, champ_version, error)
         if not decision.promote:
-            registry.tag_version(name, version, {"manual_gate_decision": "rejected", "manual_gate_reasons": "; ".join(decision.reasons)[:5000]})
+            reasons = "; ".join(decision.reasons)[:5000]
+            registry.tag_version(name, version, {"manual_gate_decision": "rejected", "manual_gate_reasons": reasons})
             return decision
     expected = str(current.version) if current is not None else None
     registry.move_production(name, version, expected, {**stamp, "gate_decision": "forced" if force else "promoted",
@@ -104,7 +105,7 @@ def leaderboard(config: Config, registry: Registry, name: str, metric: str, limi
         rows.append({
             "rank": rank,
             "run_id": run.info.run_id,
-            "started": datetime.fromtimestamp(run.info.start_time / 1000, tz=timezone.utc).isoformat(timespec="seconds"),
+            "started": datetime.fromtimestamp(run.info.start_time / 1000, tz=UTC).isoformat(timespec="seconds"),
             "as_of": run.data.tags.get("data.as_of"),
             "version": version,
             "alias": aliases.get(version or "", ""),

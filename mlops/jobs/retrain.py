@@ -184,7 +184,9 @@ def _gate_and_register(
             champ_version, champ, error = champion_metrics(registry, model.name, frame, y_true, booster.classes)
             decision = decide(metrics, model.promotion, champ, champ_version, error)
             registry.tag_version(model.name, version, _decision_tags(decision, run_key))
-    raise RegistryError(f"{model.name}: production kept moving during {PROMOTION_ATTEMPTS} promotion attempts; v{version} left without alias")
+    raise RegistryError(
+        f"{model.name}: production kept moving during {PROMOTION_ATTEMPTS} promotion attempts; v{version} left without alias"
+    )
 
 
 def _decision_tags(decision: Decision, run_key: str) -> dict[str, str]:

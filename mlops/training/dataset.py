@@ -94,7 +94,8 @@ def split(dataset: Dataset, model: ModelConfig) -> Split:
     fraction = model.training.test_fraction
     frame, labels = dataset.frame, dataset.labels
     if model.split == "time":
-        assert dataset.timestamps is not None  # guaranteed by config validation
+        if dataset.timestamps is None:
+            raise DataError("a time split needs source.timestamp_column")
         # Cut at a timestamp so that rows sharing a moment never straddle train and holdout.
         cut = dataset.timestamps.quantile(1.0 - fraction)
         test_mask = (dataset.timestamps >= cut).to_numpy()

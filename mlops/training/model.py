@@ -50,7 +50,7 @@ def evaluate(model: LabelledBooster, frame: pd.DataFrame, y_true: np.ndarray) ->
 def score(proba: np.ndarray, y_true: np.ndarray, n_classes: int) -> dict[str, float]:
     predicted = proba.argmax(axis=1)
     average = "binary" if n_classes == 2 else "macro"
-    result = {
+    result: dict[str, Any] = {
         "accuracy": skm.accuracy_score(y_true, predicted),
         "precision": skm.precision_score(y_true, predicted, average=average, zero_division=0),
         "recall": skm.recall_score(y_true, predicted, average=average, zero_division=0),
@@ -73,4 +73,8 @@ def confusion(model: LabelledBooster, frame: pd.DataFrame, y_true: np.ndarray) -
 
 def importance(model: LabelledBooster) -> dict[str, float]:
     gains = model.booster.get_score(importance_type="gain")
-    return {name: float(gains.get(name, 0.0)) for name in model.feature_names}
+    result = {}
+    for name in model.feature_names:
+        gain = gains.get(name, 0.0)
+        result[name] = float(gain if isinstance(gain, float | int) else sum(gain))
+    return result

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import mlflow.models
-import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 import xgboost as xgb
+from mlflow.pyfunc import PythonModel  # type: ignore[attr-defined]
 
 BOOSTER_FILE = "model.ubj"
 ENCODING_FILE = "encoding.json"
@@ -68,14 +68,16 @@ class LabelledBooster:
         raw = np.asarray(self.booster.predict(matrix), dtype="float64")
         if raw.ndim == 1:  # binary:logistic gives P(classes[1])
             return np.column_stack([1.0 - raw, raw])
-        return raw / raw.sum(axis=1, keepdims=True)  # float32 softmax rows drift from 1 by ~1e-7
+        normalised: np.ndarray = raw / raw.sum(axis=1, keepdims=True)
+        return normalised  # float32 softmax rows drift from 1 by ~1e-7
 
     def predict(self, data: pd.DataFrame) -> np.ndarray:
         codes = self.predict_proba(data).argmax(axis=1)
-        return np.asarray(self.classes)[codes]
+        labels: np.ndarray = np.asarray(self.classes)[codes]
+        return labels
 
 
-class XGBLabelModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+class XGBLabelModel(PythonModel):  # type: ignore[misc]
     def load_context(self, context: Any) -> None:
         self.model = LabelledBooster.load(context.artifacts["booster"])
 

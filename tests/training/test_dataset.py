@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ def model_config(**overrides: object) -> ModelConfig:
 
 def table(labels: list[object], n: int = 400, seed: int = 0) -> pa.Table:
     rng = np.random.default_rng(seed)
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
     y = rng.choice(np.array(labels, dtype=object), n)
     signal = np.array([labels.index(v) for v in y], dtype=float)
     return pa.table({
