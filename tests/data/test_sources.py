@@ -82,9 +82,11 @@ def pg_table(postgres: Postgres, rows: pa.Table) -> str:
 
 def test_postgres_table_window_is_pushed_down(postgres: Postgres, rows: pa.Table, pg_table: str) -> None:
     source = PostgresSource(SourceConfig(uri=postgres.uri(), table=f"public.{pg_table}", timestamp_column="event_time"))
-    sql, params = source.build_query(WINDOW)
-    assert sql == 'SELECT * FROM "public"."churn_rows" WHERE "event_time" >= $1 AND "event_time" < $2'
-    assert params == (WINDOW.start, WINDOW.end)
+    sql, settings = source.build_query(WINDOW)
+    assert sql == ('SELECT * FROM "public"."churn_rows" WHERE "event_time" >= current_setting(\'mlops.window_start\')::timestamptz'
+                   ' AND "event_time" < current_setting(\'mlops.window_end\')::timestamptz')
+    assert settings == {"mlops.window_start": WINDOW.start.isoformat(), "mlops.window_end": WINDOW.end.isoformat()}
+    assert WINDOW.start.isoformat() not in sql
     loaded = source.load(WINDOW)
     assert loaded.num_rows == expected_in_window(rows)
     assert loaded.column_names == rows.column_names
