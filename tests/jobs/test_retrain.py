@@ -167,3 +167,16 @@ def test_status_and_leaderboard(store: dict[str, Any]) -> None:
     assert values == sorted(values, reverse=True) and len(rows) == 3
     with pytest.raises(UsageError):
         operate.leaderboard(config, registry, "churn", "speed", 3)
+
+
+def test_move_production_refuses_when_production_moved(store: dict[str, Any]) -> None:
+    from mlops.registry import ProductionMoved
+
+    config, client = store["config"], store["client"]
+    registry = Registry(config.tracking)
+    before = aliases(client)
+    stale = "1" if before["production"] != "1" else "2"
+    with pytest.raises(ProductionMoved) as info:
+        registry.move_production("churn", "3", expected=stale, tags={})
+    assert info.value.now == before["production"]
+    assert aliases(client) == before
