@@ -8,6 +8,7 @@ from pathlib import Path
 
 import mlflow
 import pytest
+from mlflow.tracking import MlflowClient
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -27,6 +28,12 @@ def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     while mlflow.active_run() is not None:
         mlflow.end_run()
+
+
+def store_client(uri: str) -> MlflowClient:
+    """A client on exactly this store: MlflowClient(uri) alone takes the registry URI from
+    MLflow's process-wide setting, which another test may have pointed elsewhere."""
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
 @pytest.fixture(scope="session")

@@ -13,12 +13,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from mlflow.tracking import MlflowClient
 
 from mlops.cli import main
 from mlops.jobs.demo import write_demo
 
-from conftest import END
+from conftest import END, store_client
 from services import PG_PASSWORD, Postgres, free_port
 
 
@@ -103,7 +102,7 @@ def test_retrain_from_postgres(tmp_path: Path, postgres: Postgres, subprocess_en
                    env={**subprocess_env, "DATABASE_URI": postgres.uri()})
     assert result.returncode == 0, result.stderr
     assert "churn: v1 promoted" in result.stdout
-    run = MlflowClient(f"sqlite:///{tmp_path}/.mlops/mlflow.db").search_runs(["1"])[0]
+    run = store_client(f"sqlite:///{tmp_path}/.mlops/mlflow.db").search_runs(["1"])[0]
     assert run.data.tags["data.source"] == postgres.uri(password="***")
     assert run.data.tags["data.table"] == "churn_features"
 
@@ -127,7 +126,7 @@ def test_sigterm_marks_the_run_killed_and_exits_143(demo: Path, subprocess_env: 
     _, rest = proc.communicate(timeout=60)
     assert proc.returncode == 143, rest
     assert "stopped by SIGTERM" in rest
-    client = MlflowClient(f"sqlite:///{demo.parent}/.mlops/mlflow.db")
+    client = store_client(f"sqlite:///{demo.parent}/.mlops/mlflow.db")
     [run] = client.search_runs(["1"])
     assert run.info.status == "KILLED"
     assert not client.search_registered_models()

@@ -32,14 +32,15 @@ def numeric_summary(values: np.ndarray) -> dict[str, Any]:
     if finite.size == 0:
         summary.update(min=None, max=None, mean=None, std=None, deciles=[], sketch=[], distinct=0)
         return summary
-    sketch = np.quantile(finite, np.linspace(0.0, 1.0, SKETCH_POINTS))
+    # Quantiles that are actual values (inverted CDF), so the sketch's CDF matches the data's at every point.
+    sketch = np.quantile(finite, np.linspace(0.0, 1.0, SKETCH_POINTS), method="inverted_cdf")
     summary.update(
         min=float(finite.min()),
         max=float(finite.max()),
         mean=float(finite.mean()),
         std=float(finite.std()),
         distinct=int(np.unique(finite).size),
-        deciles=[float(v) for v in np.quantile(finite, DECILES)],
+        deciles=[float(v) for v in np.quantile(finite, DECILES, method="inverted_cdf")],
         sketch=[float(v) for v in sketch],
     )
     return summary

@@ -20,7 +20,7 @@ from mlops.jobs.demo import write_demo
 from mlops.jobs.retrain import load_version, retrain
 from mlops.registry import Registry
 
-from conftest import END
+from conftest import END, store_client
 
 
 def with_policy(config: Config, **promotion: Any) -> Config:
@@ -37,7 +37,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     always = with_policy(config, min_improvement=-1.0)
     second = retrain(always, always.models[0], END, run_key="week-2")
     return {"config": config, "paths": paths, "first": first, "second": second,
-            "client": MlflowClient(config.tracking.uri)}
+            "client": store_client(config.tracking.uri)}
 
 
 def aliases(client: MlflowClient, name: str = "churn") -> dict[str, str]:
