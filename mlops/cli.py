@@ -126,6 +126,55 @@ def retrain(state: State, name: str | None, all_models: bool, model_index: int |
         sys.exit(1 if any(f.exit_code == 1 for f in failures) else 2)
 
 
+@main.command("drift-check")
+@_job_options
+@click.option("--trigger-retrain", type=click.Choice(["none", "inline", "k8s"]), default="none", show_default=True,
+              help="When retraining is needed: nothing, retrain in this process, or start a Job from the retrain CronJob.")
+@click.option("--fail-on-drift", is_flag=True, help="Exit 3 when any model needs retraining.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON summary per model on stdout.")
+@click.pass_obj
+def drift_check(state: State, name: str | None, all_models: bool, model_index: int | None, as_of: datetime | None,
+                trigger_retrain: str, fail_on_drift: bool, as_json: bool) -> None:
+    """Compare the current window with the production model's baseline (the daily job)."""
+    from mlops.jobs.common import as_of_moment, install_sigterm_handler, select_models
+    from mlops.jobs.drift_check import drift_check as run_drift_check
+
+    install_sigterm_handler()
+    config = state.config
+    if model_index is not None and (name is not None or all_models):
+        model_index = None
+    models = select_models(config, name, all_models, model_index)
+    moment = as_of_moment(as_of)
+    failures: list[MlopsError] = []
+    needed = False
+    for model in models:
+        try:
+            result = run_drift_check(config, model, moment, trigger_retrain)
+        except MlopsError as exc:
+            if len(models) == 1:
+                raise
+            click.echo(f"error: {model.name}: {exc}", err=True)
+            failures.append(exc)
+            continue
+        needed = needed or result.report.retrain_needed
+        summary = result.summary()
+        click.echo(json.dumps(summary) if as_json else _describe_drift(summary))
+    if failures:
+        sys.exit(1 if any(f.exit_code == 1 for f in failures) else 2)
+    if needed and fail_on_drift:
+        sys.exit(3)
+
+
+def _describe_drift(summary: dict[str, Any]) -> str:
+    verdict = "retrain needed" if summary["retrain_needed"] else summary["outcome"]
+    lines = [f"{summary['model']} v{summary['version']}: {verdict} (drift share {summary['drift_share']:.0%}, run {summary['run_id']})"]
+    lines += [f"  - {r}" for r in summary["reasons"]]
+    lines += [f"  quality: {q}" for q in summary["quality"]]
+    if summary["triggered"]:
+        lines.append(f"  triggered: {summary['triggered']}")
+    return "\n".join(lines)
+
+
 def _describe_retrain(summary: dict[str, Any]) -> str:
     outcome, name = summary["outcome"], summary["model"]
     if outcome == "skipped":
@@ -243,7 +292,7 @@ def config_check(state: State) -> None:
               show_default=True, help="Where the demo writes its data, config and MLflow store.")
 @click.pass_obj
 def demo(state: State, workdir: Path) -> None:
-    """Generate data and config, then retrain, retrain later, and show status, on the embedded store."""
+    """Generate data and config, retrain, retrain later, check drift, show status, on the embedded store."""
     from mlops.jobs.demo import run_demo
 
     run_demo(workdir, click.echo)

@@ -5,6 +5,7 @@
     ├── UsageError              a command line that cannot work (unknown model, bad version)
     ├── DataError               missing file/table/column, bad credentials, empty window
     ├── RegistryError           registry state that forbids the action (no production model)
+    ├── TriggerError            the retrain Job cannot be started (RBAC, missing CronJob)
     └── ServiceUnavailable      exit 1: a server unreachable or timing out; a retry may help
 
 `Terminated` is not an `MlopsError`: it derives from `BaseException` so that no
@@ -31,6 +32,10 @@ class DataError(MlopsError):
 
 
 class RegistryError(MlopsError):
+    pass
+
+
+class TriggerError(MlopsError):
     pass
 
 

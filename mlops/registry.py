@@ -7,6 +7,7 @@ Aliases only (`production`, `previous`), never the deprecated stages. Every move
 from __future__ import annotations
 
 import getpass
+import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -112,6 +113,18 @@ class Registry:
             return self.client.get_run(run_id)
         except MlflowException as exc:
             raise translate(exc, f"run {run_id}") from exc
+
+    def load_json(self, run_id: str, path: str) -> dict[str, Any]:
+        try:
+            local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path, tracking_uri=self.uri)
+        except MlflowException as exc:
+            if getattr(exc, "error_code", "") in _NOT_FOUND or "not found" in str(exc).lower() or "no such file" in str(exc).lower():
+                raise RegistryError(f"run {run_id} has no artifact {path}") from exc
+            raise translate(exc, f"downloading {path} of run {run_id}") from exc
+        except OSError as exc:
+            raise RegistryError(f"run {run_id} has no artifact {path} ({exc.strerror})") from exc
+        data: dict[str, Any] = json.loads(Path(local).read_text(encoding="utf-8"))
+        return data
 
     # -- versions and aliases -------------------------------------------------------------
 

@@ -46,8 +46,9 @@ class Source(ABC):
         self.config = config
         self.uri = redact_uri(config.uri)
 
-    def load(self, window: Window | None = None) -> pa.Table:
-        """Rows in `window` (all rows when None or when the source has no timestamp column)."""
+    def load(self, window: Window | None = None, allow_empty: bool = False) -> pa.Table:
+        """Rows in `window` (all rows when None or when the source has no timestamp column).
+        An empty result is a `DataError` unless `allow_empty`."""
         if window is not None and not self.config.timestamp_column:
             window = None
         try:
@@ -59,7 +60,7 @@ class Source(ABC):
         ts = self.config.timestamp_column
         if ts and ts not in table.column_names:
             raise DataError(f"{self.uri}: timestamp column {ts!r} not found; columns: {', '.join(table.column_names)}")
-        if table.num_rows == 0:
+        if table.num_rows == 0 and not allow_empty:
             where = f" in window {window.describe()}" if window else ""
             raise DataError(f"{self.uri}: no rows{where}")
         return table

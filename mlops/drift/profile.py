@@ -32,8 +32,13 @@ def numeric_summary(values: np.ndarray) -> dict[str, Any]:
     if finite.size == 0:
         summary.update(min=None, max=None, mean=None, std=None, deciles=[], sketch=[], distinct=0)
         return summary
-    # Quantiles that are actual values (inverted CDF), so the sketch's CDF matches the data's at every point.
-    sketch = np.quantile(finite, np.linspace(0.0, 1.0, SKETCH_POINTS), method="inverted_cdf")
+    if finite.size <= SKETCH_POINTS:
+        # Small enough to keep whole: the sketch is the sorted values and its CDF is exact.
+        sketch, sketch_kind = np.sort(finite), "values"
+    else:
+        # Quantiles that are actual values (inverted CDF), so the sketch's CDF matches the data's at each point.
+        sketch = np.quantile(finite, np.linspace(0.0, 1.0, SKETCH_POINTS), method="inverted_cdf")
+        sketch_kind = "quantiles"
     summary.update(
         min=float(finite.min()),
         max=float(finite.max()),
@@ -42,6 +47,7 @@ def numeric_summary(values: np.ndarray) -> dict[str, Any]:
         distinct=int(np.unique(finite).size),
         deciles=[float(v) for v in np.quantile(finite, DECILES, method="inverted_cdf")],
         sketch=[float(v) for v in sketch],
+        sketch_kind=sketch_kind,
     )
     return summary
 

@@ -126,6 +126,13 @@ def run_demo(workdir: Path, echo: Callable[[str], None]) -> None:
         echo(f"\nretrain as of {as_of:%Y-%m-%d} ({label}): v{summary['version']} {summary['outcome']}")
         for reason in summary["reasons"]:
             echo(f"  - {reason}")
+    from mlops.jobs.drift_check import drift_check
+
+    drift = drift_check(config, model, end, registry=registry).summary()
+    verdict = "retraining needed" if drift["retrain_needed"] else drift["outcome"]
+    echo(f"\ndrift check of the last {model.drift.current_window_days} days against production v{drift['version']}: {verdict}")
+    for reason in drift["reasons"]:
+        echo(f"  - {reason}")
     echo("\nstatus:")
     for entry in status(config, registry):
         production, previous = entry["production"], entry["previous"]

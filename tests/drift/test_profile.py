@@ -18,7 +18,7 @@ def test_profile_contents_and_size_independent_of_rows() -> None:
         frame = pd.DataFrame({"x": x, "c": rng.choice(["a", "b", None], n)})
         return build_profile(frame, features, rng.uniform(size=n // 4), ["no", "yes"])
 
-    small, large = profile(2_000), profile(200_000)
+    small, large = profile(20_000), profile(200_000)
     x = large["features"]["x"]
     assert x["kind"] == "numeric" and x["count"] == 200_000
     assert x["missing_share"] == 10 / 200_000
