@@ -28,6 +28,7 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/load_postgres.py
+	$(BIN)/python bench/drift_stats.py
 
 clean:
 	rm -rf $(VENV) mlops-demo .mlops

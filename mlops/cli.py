@@ -216,7 +216,8 @@ def _status_text(entry: dict[str, Any]) -> str:
         lines.append(f"  {alias:<10} v{info['version']}{age}  trained as of {info.get('trained_as_of') or '?'}")
         lines.append(f"  {'':<10} {metrics}")
         if alias == "production" and "last_drift_check_at" in info:
-            lines.append(f"  {'':<10} last drift check {info['last_drift_check_at']}, drift share {info.get('last_drift_share')}")
+            lines.append(f"  {'':<10} last drift check {info['last_drift_check_at']}: {info.get('last_drift_outcome', '?')}, "
+                         f"drift share {info.get('last_drift_share')}")
     return "\n".join(lines)
 
 

@@ -126,6 +126,13 @@ class Registry:
         data: dict[str, Any] = json.loads(Path(local).read_text(encoding="utf-8"))
         return data
 
+    def tag_run(self, run_id: str, tags: dict[str, str]) -> None:
+        try:
+            for key, value in tags.items():
+                self.client.set_tag(run_id, key, value)
+        except MlflowException as exc:
+            raise translate(exc, f"tagging run {run_id}") from exc
+
     # -- versions and aliases -------------------------------------------------------------
 
     def alias(self, name: str, alias: str) -> ModelVersion | None:

@@ -26,9 +26,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy import special
 from scipy import stats as sps
 
 SMOOTHING = 0.5
+_LOOKUP_CELLS = 1 << 16
+_MAX_STEPS = 4
+_EXACT_KS_SIZE = 20_000
 
 
 @dataclass(frozen=True)
@@ -63,11 +67,54 @@ def psi(reference: np.ndarray, current: np.ndarray) -> float:
 
 
 def ks_pvalue(statistic: float, n_reference: int, n_current: int) -> float:
-    """Asymptotic two-sample KS p-value, as scipy's `ks_2samp(method="asymp")` computes it."""
+    """Two-sample KS p-value. Up to an effective size of 20,000 it is scipy's
+    `ks_2samp(method="asymp")` value (`kstwo.sf`); beyond, where `kstwo.sf` costs ~40 ms a call,
+    the Kolmogorov limit with Stephens' finite-size correction, which agrees to well under 1%."""
     if n_reference == 0 or n_current == 0:
         return 1.0
     en = n_reference * n_current / (n_reference + n_current)
-    return float(min(1.0, max(0.0, sps.kstwo.sf(statistic, max(1, round(en))))))
+    if en <= _EXACT_KS_SIZE:
+        p = sps.kstwo.sf(statistic, max(1, round(en)))
+    else:
+        root = math.sqrt(en)
+        p = special.kolmogorov((root + 0.12 + 0.11 / root) * statistic)
+    return float(min(1.0, max(0.0, p)))
+
+
+def locate(support: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """`np.searchsorted(support, values, side="left")` for a sorted, distinct `support`, faster
+    on large inputs. Values and support points are mapped to cells of a uniform grid by the same
+    monotone arithmetic, so the count of support points in lower cells never overshoots the
+    answer; a few vectorised passes finish it. Values in crowded cells use searchsorted."""
+    lo, hi = float(support[0]), float(support[-1])
+    if support.size < 64 or values.size < 100_000 or not math.isfinite(hi - lo) or hi <= lo:
+        return np.searchsorted(support, values, side="left")
+    scale = _LOOKUP_CELLS / (hi - lo)
+
+    def cells(x: np.ndarray) -> np.ndarray:
+        position = (x - lo) * scale
+        np.clip(position, 0, _LOOKUP_CELLS, out=position)
+        cell: np.ndarray = position.astype(np.intp)
+        return cell
+
+    support_cells = cells(support)
+    table = np.searchsorted(support_cells, np.arange(_LOOKUP_CELLS + 1), side="left")
+    crowded = np.bincount(support_cells, minlength=_LOOKUP_CELLS + 1) > _MAX_STEPS
+    value_cells = cells(values)
+    idx = table[value_cells]
+    padded = np.append(support, np.inf)
+    slow = np.flatnonzero(crowded[value_cells]) if crowded.any() else np.empty(0, dtype=np.intp)
+    if slow.size:
+        idx[slow] = np.searchsorted(support, values[slow], side="left")
+        fast = np.flatnonzero(~crowded[value_cells])
+        todo = fast[padded[idx[fast]] < values[fast]]
+    else:
+        todo = np.flatnonzero(padded[idx] < values)
+    while todo.size:
+        idx[todo] += 1
+        todo = todo[padded[idx[todo]] < values[todo]]
+    located: np.ndarray = idx
+    return located
 
 
 def numeric_drift(name: str, profile: dict[str, Any], values: np.ndarray) -> FeatureDrift:
@@ -90,7 +137,7 @@ def numeric_drift(name: str, profile: dict[str, Any], values: np.ndarray) -> Fea
         g_below, g_at = first / steps, (first + repeats - 1) / steps
     n_ref = round(profile["count"] * (1 - profile.get("missing_share", 0.0) - profile.get("infinite_share", 0.0)))
     # The current ECDF at the same points, from one searchsorted pass.
-    idx = np.searchsorted(support, present, side="left")
+    idx = locate(support, present)
     equal = support[np.minimum(idx, support.size - 1)] == present
     at = np.bincount(idx[equal], minlength=support.size)
     between = np.bincount(idx[~equal], minlength=support.size + 1)  # between[i]: in (support[i-1], support[i])

@@ -105,10 +105,11 @@ def drift_check(
         registry.tag_version(model.name, version, {"last_drift_check_at": now_iso(),
                                                    "last_drift_share": f"{report.drift_share:.4f}",
                                                    "last_drift_outcome": report.outcome})
-        triggered = None
-        if report.retrain_needed and trigger != "none":
-            triggered = _trigger(config, model, as_of, trigger, registry)
-            mlflow.set_tag("triggered", triggered or "already triggered today")
+    # After the monitoring run has ended: an inline retrain starts MLflow runs of its own.
+    triggered = None
+    if report.retrain_needed and trigger != "none":
+        triggered = _trigger(config, model, as_of, trigger, registry)
+        registry.tag_run(run.info.run_id, {"triggered": triggered or "already triggered today"})
     log.info("%s v%s: %s; %s", model.name, version, report.outcome, "; ".join(report.reasons) or "no reasons")
     return DriftResult(model.name, version, report, run.info.run_id, triggered)
 

@@ -180,3 +180,21 @@ def test_categorical_statistics_are_order_invariant_and_never_nan(reference: lis
     b = categorical_drift("c", profile, np.random.default_rng(seed).permutation(values))
     assert (a.psi, a.p_value, a.statistic) == pytest.approx((b.psi, b.p_value, b.statistic))
     assert all(math.isfinite(v) for v in (a.psi, a.p_value, a.statistic))
+
+
+@pytest.mark.parametrize("shape", ["normal", "heavy-tailed", "discrete", "two far clusters", "uniform"])
+def test_locate_equals_searchsorted(shape: str) -> None:
+    from mlops.drift.stats import locate
+
+    rng = np.random.default_rng(7)
+    draw = {
+        "normal": lambda n: rng.normal(size=n),
+        "heavy-tailed": lambda n: rng.exponential(size=n) ** 3,
+        "discrete": lambda n: rng.integers(0, 5000, n).astype(float),
+        "two far clusters": lambda n: np.concatenate([rng.normal(size=n // 2), rng.normal(1e6, 1, n - n // 2)]),
+        "uniform": lambda n: rng.uniform(size=n),
+    }[shape]
+    support = np.unique(numeric_summary(draw(200_000))["sketch"])
+    values = draw(300_000)
+    values[:6] = [np.inf, -np.inf, 1e300, -1e300, support[0], support[-1]]
+    np.testing.assert_array_equal(locate(support, values), np.searchsorted(support, values, side="left"))

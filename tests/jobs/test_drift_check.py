@@ -1,0 +1,114 @@
+"""drift-check end to end on the embedded SQLite store, after a real retrain."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from mlops.cli import main
+from mlops.config import load_config
+from mlops.errors import DataError, RegistryError
+from mlops.jobs.demo import write_demo
+from mlops.jobs.drift_check import drift_check
+from mlops.jobs.retrain import retrain
+
+from conftest import END, store_client
+
+BEFORE_SHIFT = END - timedelta(days=28)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    paths = write_demo(tmp_path_factory.mktemp("drift"), END)
+    config = load_config(paths.config, environ={})
+    result = retrain(config, config.models[0], BEFORE_SHIFT, run_key="base")
+    assert result.outcome == "promoted"
+    return {"config": config, "paths": paths, "client": store_client(config.tracking.uri)}
+
+
+def artifact(run_id: str, path: str) -> Path:
+    return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path))
+
+
+def test_undrifted_window_needs_no_retrain(trained: dict[str, Any]) -> None:
+    config = trained["config"]
+    result = drift_check(config, config.models[0], BEFORE_SHIFT)
+    assert result.report.outcome == "no drift", result.report.reasons
+    assert not result.report.retrain_needed and result.report.drift_share < 0.3
+    assert result.report.prediction is not None and not result.report.prediction_drifted
+
+
+def test_drifted_window_needs_retrain_and_reports_it(trained: dict[str, Any]) -> None:
+    config, client = trained["config"], trained["client"]
+    result = drift_check(config, config.models[0], END)
+    report = result.report
+    assert report.retrain_needed and report.outcome == "drift"
+    drifted = {f.drift.name for f in report.features if f.drifted}
+    assert {"monthly_charges", "support_calls"} <= drifted
+    assert "region" not in drifted and "contract" not in drifted
+    assert any("features drifted" in r for r in report.reasons)
+
+    run = client.get_run(result.run_id)
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.name == "mlops-demo/churn/monitoring"
+    assert run.info.status == "FINISHED" and run.data.tags["retrain_needed"] == "true"
+    assert run.data.metrics["drifted.monthly_charges"] == 1.0 and run.data.metrics["drift_share"] == report.drift_share
+    assert 0 <= run.data.metrics["p_adjusted.region"] <= 1
+
+    data = json.loads(artifact(result.run_id, "drift_report.json").read_text())
+    assert data["retrain_needed"] and data["version"] == "1"
+    assert "NaN" not in artifact(result.run_id, "drift_report.json").read_text()
+    page = artifact(result.run_id, "drift_report.html").read_text()
+    assert page.index("<h2>Features</h2>") < page.index("<h2>Distributions</h2>")
+    assert page.count("<svg") == 6
+    for external in ("<script", "<link", "src=", "url(", "@import", "https://"):
+        assert external not in page
+
+    tags = client.get_model_version("churn", "1").tags
+    assert tags["last_drift_share"] == f"{report.drift_share:.4f}" and "last_drift_check_at" in tags
+
+
+def test_too_few_rows_is_insufficient_data_not_drift(trained: dict[str, Any]) -> None:
+    config = trained["config"]
+    model = config.models[0]
+    strict = model.model_copy(update={"drift": model.drift.model_copy(update={"min_rows": 1_000_000})})
+    result = drift_check(config, strict, END)
+    assert result.report.outcome == "insufficient data" and not result.report.retrain_needed
+
+
+def test_missing_feature_column_is_a_data_error(trained: dict[str, Any], tmp_path: Path) -> None:
+    config = trained["config"]
+    table = pq.read_table(trained["paths"].data).drop_columns(["plan"])
+    pq.write_table(table, tmp_path / "no_plan.parquet")
+    model = config.models[0]
+    broken = model.model_copy(update={"source": model.source.model_copy(update={"uri": str(tmp_path / "no_plan.parquet")})})
+    with pytest.raises(DataError, match="lacks feature column 'plan'"):
+        drift_check(config, broken, END)
+
+
+def test_no_production_model_is_exit_2(trained: dict[str, Any]) -> None:
+    config = trained["config"]
+    other = config.models[0].model_copy(update={"name": "nobody"})
+    with pytest.raises(RegistryError, match="no production version"):
+        drift_check(config, other, END)
+
+
+def test_cli_fail_on_drift_exits_3_and_inline_trigger_retrains(trained: dict[str, Any]) -> None:
+    config_path = str(trained["paths"].config)
+    calm = CliRunner().invoke(main, ["--config", config_path, "drift-check", "--model", "churn", "--as-of",
+                                     BEFORE_SHIFT.strftime("%Y-%m-%d"), "--fail-on-drift"])
+    assert calm.exit_code == 0, calm.output
+    drifted = CliRunner().invoke(main, ["--config", config_path, "drift-check", "--all", "--as-of", END.strftime("%Y-%m-%d"),
+                                        "--fail-on-drift", "--trigger-retrain", "inline", "--json"])
+    assert drifted.exit_code == 3, drifted.output
+    summary = json.loads(drifted.output.strip().splitlines()[-1])
+    assert summary["retrain_needed"] and summary["triggered"].startswith("inline retrain: v2")
+    version = trained["client"].get_model_version("churn", "2")
+    assert version.tags["run_key"] == f"drift:{END:%Y-%m-%d}"
