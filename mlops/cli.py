@@ -288,6 +288,21 @@ def config_check(state: State) -> None:
     click.echo(yaml.safe_dump(redacted_dump(state.config), sort_keys=False), nl=False)
 
 
+@main.command("seed-demo")
+@click.option("--database", envvar="DATABASE_URI", required=True, metavar="URI",
+              help="postgresql://user:pass@host/db to load the demo rows into (default: $DATABASE_URI).")
+@click.option("--table", default="churn_features", show_default=True, help="Table to create or replace.")
+def seed_demo(database: str, table: str) -> None:
+    """Load the demo churn dataset into PostgreSQL (for the compose and dev-cluster stacks)."""
+    from mlops.data.sinks import replace_table
+    from mlops.jobs.common import as_of_moment
+    from mlops.jobs.demo import make_dataset
+
+    rows = make_dataset(as_of_moment(None))
+    replace_table(database, table, rows)
+    click.echo(f"loaded {rows.num_rows} demo rows into {table}")
+
+
 @main.command()
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("mlops-demo"),
               show_default=True, help="Where the demo writes its data, config and MLflow store.")

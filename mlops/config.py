@@ -233,7 +233,8 @@ class Config(_Strict):
 
 def substitute_env(value: Any, environ: dict[str, str] | os._Environ[str], path: str = "") -> Any:
     """Replace `${VAR}` / `${VAR:-default}` in every string scalar, after YAML parsing so that
-    a secret holding `:` or `#` cannot change the document's structure."""
+    a secret holding `:` or `#` cannot change the document's structure. When VAR is unset and
+    VAR_FILE names a file, the file's content (stripped) is used."""
     if isinstance(value, dict):
         return {k: substitute_env(v, environ, _join(path, str(k))) for k, v in value.items()}
     if isinstance(value, list):
@@ -246,6 +247,11 @@ def substitute_env(value: Any, environ: dict[str, str] | os._Environ[str], path:
         found = environ.get(name)
         if found:
             return found
+        if environ.get(f"{name}_FILE"):  # a secret mounted as a file (Kubernetes, Docker secrets)
+            try:
+                return Path(environ[f"{name}_FILE"]).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"{path or '<root>'}: cannot read {name}_FILE ({exc.strerror})") from exc
         if default is not None:
             return default
         raise ConfigError(f"{path or '<root>'}: environment variable {name} is not set and has no default")

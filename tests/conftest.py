@@ -12,7 +12,7 @@ from mlflow.tracking import MlflowClient
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from services import S3, Postgres, moto_server, postgres_server
+from services import S3, MlflowServer, Postgres, mlflow_server, moto_server, postgres_server
 
 END = datetime(2026, 11, 23, tzinfo=UTC)
 
@@ -53,3 +53,9 @@ def subprocess_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _ISOLATED_ENV}
     env["PYTHONWARNINGS"] = "ignore"
     return env
+
+
+@pytest.fixture(scope="session")
+def mlflow_service(postgres: Postgres, s3: S3) -> Iterator[MlflowServer]:
+    with mlflow_server(postgres, s3) as server:
+        yield server

@@ -11,13 +11,25 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 PG_USER = "mlops"
 PG_PASSWORD = "s3cr3t-Pa55word"  # a throwaway server's password, asserted never to be printed
+
+
+def wait_until_up(url: str, proc: subprocess.Popen[bytes], seconds: float, describe: Callable[[], str]) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)  # noqa: S310 - loopback
+            return
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(describe()) from None
+            time.sleep(0.3)
 
 
 def free_port() -> int:
@@ -104,16 +116,51 @@ def moto_server() -> Iterator[S3]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     endpoint = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(endpoint + "/moto-api/", timeout=1)  # noqa: S310 - loopback
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("moto server did not start") from None
-                time.sleep(0.2)
+        wait_until_up(endpoint + "/moto-api/", proc, 30, lambda: "moto server did not start")
         yield S3(endpoint)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@dataclass(frozen=True)
+class MlflowServer:
+    url: str
+    bucket: str
+
+
+@contextmanager
+def mlflow_server(postgres: Postgres, s3: S3) -> Iterator[MlflowServer]:
+    """A real `mlflow server` on the throwaway PostgreSQL, proxying artifacts to moto's S3."""
+    import psycopg2
+
+    database = f"mlflow_{free_port()}"
+    conn = psycopg2.connect(postgres.uri(database="postgres"))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {database}")
+    conn.close()
+    bucket = database.replace("_", "-")
+    s3.client().create_bucket(Bucket=bucket)
+    port = free_port()
+    env = {**os.environ, "MLFLOW_S3_ENDPOINT_URL": s3.endpoint, "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1", "PYTHONWARNINGS": "ignore"}
+    backend = postgres.uri(database=database)
+    subprocess.run([sys.executable, "-m", "mlflow", "db", "upgrade", backend], check=True, capture_output=True, env=env)
+    log = tempfile.NamedTemporaryFile(prefix="mlflow-server-", suffix=".log", delete=False)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend, "--artifacts-destination",
+         f"s3://{bucket}", "--serve-artifacts", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        stdout=log, stderr=subprocess.STDOUT, env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(url + "/health", proc, 90, lambda: "mlflow server did not start: " + Path(log.name).read_text()[-2000:])
+        yield MlflowServer(url, bucket)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        Path(log.name).unlink(missing_ok=True)

@@ -97,3 +97,13 @@ def test_config_search_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 def test_redact_uri() -> None:
     assert redact_uri("postgresql://u:pw@h:5432/d") == "postgresql://u:***@h:5432/d"
     assert redact_uri("s3://bucket/key.parquet") == "s3://bucket/key.parquet"
+
+
+def test_secret_from_a_mounted_file(tmp_path: Path) -> None:
+    secret = tmp_path / "database-uri"
+    secret.write_text("postgresql://app:from-file@db/features\n")
+    text = GOOD.replace("./data/churn.parquet", "'${DATABASE_URI}', table: t")
+    config = load_config(write(tmp_path, text), environ={"DATABASE_URI_FILE": str(secret)})
+    assert config.models[0].source.uri == "postgresql://app:from-file@db/features"
+    with pytest.raises(ConfigError, match=r"models\[0\].source.uri: cannot read DATABASE_URI_FILE"):
+        load_config(write(tmp_path, text), environ={"DATABASE_URI_FILE": str(tmp_path / "absent")})

@@ -53,15 +53,17 @@ class DemoPaths:
     data: Path
 
 
-def make_dataset(end: datetime, seed: int = 7, days: int = DAYS, rows_per_day: int = ROWS_PER_DAY) -> pa.Table:
+def make_dataset(
+    end: datetime, seed: int = 7, days: int = DAYS, rows_per_day: int = ROWS_PER_DAY, shift_days: int = SHIFT_DAYS
+) -> pa.Table:
     """Customers with a churn label whose relation to the features changes in the last
-    SHIFT_DAYS days: a price rise lifts monthly charges and makes premium customers leave."""
+    `shift_days` days (0: never): a price rise lifts monthly charges and makes premium customers leave."""
     rng = np.random.default_rng(seed)
     n = days * rows_per_day
     start = end - timedelta(days=days)
     offsets = np.sort(rng.uniform(0, days * 86_400, n))
     times = np.array([start + timedelta(seconds=float(s)) for s in offsets])
-    shifted = offsets >= (days - SHIFT_DAYS) * 86_400
+    shifted = offsets >= (days - shift_days) * 86_400 if shift_days else np.zeros(n, dtype=bool)
 
     plan = rng.choice(["basic", "standard", "premium"], n, p=[0.5, 0.3, 0.2])
     region = rng.choice(["north", "south", "east", "west"], n)

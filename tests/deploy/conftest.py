@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMAS = ROOT.parent / "shared" / "schemas"
+
+
+def tool(name: str) -> str:
+    """The validation tools live in .venv-tools (requirements-tools.txt), installed by `make test`."""
+    directory = Path(os.environ.get("MLOPS_TOOLS_BIN", ROOT / ".venv-tools" / "bin"))
+    path = directory / name
+    if not path.exists():
+        message = f"{path} missing: run `make test`, which installs requirements-tools.txt into .venv-tools"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def k8s_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of k8s/ with the dev overlay's example secrets in place, as an operator prepares it."""
+    tree = tmp_path_factory.mktemp("k8s") / "k8s"
+    shutil.copytree(ROOT / "k8s", tree, ignore=shutil.ignore_patterns("secrets.env", "aws-credentials"))
+    dev = tree / "overlays" / "dev"
+    shutil.copy(dev / "secrets.env.example", dev / "secrets.env")
+    shutil.copy(dev / "aws-credentials.example", dev / "aws-credentials")
+    return tree
+
+
+@pytest.fixture(scope="session")
+def rendered(k8s_tree: Path) -> dict[str, Path]:
+    out = {}
+    for overlay in ("dev", "prod"):
+        result = subprocess.run([tool("kubectl"), "kustomize", str(k8s_tree / "overlays" / overlay)],
+                                capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stderr
+        path = k8s_tree.parent / f"{overlay}.yaml"
+        path.write_text(result.stdout)
+        out[overlay] = path
+    return out
+
+
+def objects(path: Path) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
