@@ -101,7 +101,9 @@ def retrain(state: State, name: str | None, all_models: bool, model_index: int |
             run_key: str | None, dry_run: bool) -> None:
     """Train on the window, gate, register, promote (the weekly job)."""
     from mlops.jobs.common import as_of_moment, install_sigterm_handler, select_models
+    from mlops.jobs.observe import retrain_metrics
     from mlops.jobs.retrain import retrain as run_retrain
+    from mlops.metrics import observed
 
     install_sigterm_handler()
     config = state.config
@@ -113,7 +115,9 @@ def retrain(state: State, name: str | None, all_models: bool, model_index: int |
     failures: list[MlopsError] = []
     for model in models:
         try:
-            result = run_retrain(config, model, moment, run_key, dry_run)
+            with observed("retrain", model.name) as metrics:
+                result = run_retrain(config, model, moment, run_key, dry_run)
+                retrain_metrics(metrics, result)
         except MlopsError as exc:
             if len(models) == 1:
                 raise
@@ -138,6 +142,8 @@ def drift_check(state: State, name: str | None, all_models: bool, model_index: i
     """Compare the current window with the production model's baseline (the daily job)."""
     from mlops.jobs.common import as_of_moment, install_sigterm_handler, select_models
     from mlops.jobs.drift_check import drift_check as run_drift_check
+    from mlops.jobs.observe import drift_metrics
+    from mlops.metrics import observed
 
     install_sigterm_handler()
     config = state.config
@@ -149,7 +155,9 @@ def drift_check(state: State, name: str | None, all_models: bool, model_index: i
     needed = False
     for model in models:
         try:
-            result = run_drift_check(config, model, moment, trigger_retrain)
+            with observed("drift-check", model.name) as metrics:
+                result = run_drift_check(config, model, moment, trigger_retrain)
+                drift_metrics(metrics, result)
         except MlopsError as exc:
             if len(models) == 1:
                 raise

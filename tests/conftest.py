@@ -12,7 +12,7 @@ from mlflow.tracking import MlflowClient
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from services import S3, MlflowServer, Postgres, mlflow_server, moto_server, postgres_server
+from services import S3, MlflowServer, Postgres, mlflow_server, moto_server, postgres_server, pushgateway
 
 END = datetime(2026, 11, 23, tzinfo=UTC)
 
@@ -59,3 +59,9 @@ def subprocess_env() -> dict[str, str]:
 def mlflow_service(postgres: Postgres, s3: S3) -> Iterator[MlflowServer]:
     with mlflow_server(postgres, s3) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def pushgateway_url() -> Iterator[str]:
+    with pushgateway() as url:
+        yield url

@@ -164,3 +164,20 @@ def mlflow_server(postgres: Postgres, s3: S3) -> Iterator[MlflowServer]:
         except subprocess.TimeoutExpired:
             proc.kill()
         Path(log.name).unlink(missing_ok=True)
+
+
+@contextmanager
+def pushgateway() -> Iterator[str]:
+    """A real Prometheus Pushgateway (Debian's prometheus-pushgateway) on loopback."""
+    binary = shutil.which("prometheus-pushgateway") or shutil.which("pushgateway")
+    if binary is None:
+        raise RuntimeError("prometheus-pushgateway not installed (.ci/run installs the Debian package)")
+    port = free_port()
+    proc = subprocess.Popen([binary, f"--web.listen-address=127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(url + "/-/ready", proc, 30, lambda: "pushgateway did not start")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

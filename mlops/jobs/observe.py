@@ -1,0 +1,31 @@
+"""What each job's result contributes to the pushed metrics (see mlops.metrics)."""
+
+from __future__ import annotations
+
+from mlops.jobs.drift_check import DriftResult
+from mlops.jobs.retrain import RetrainResult
+from mlops.metrics import JobMetrics
+
+
+def retrain_metrics(metrics: JobMetrics, result: RetrainResult) -> None:
+    decision = result.decision
+    if decision is None:
+        return
+    metrics.set("mlops_candidate_promoted", 1.0 if decision.promote else 0.0)
+    metrics.set_family("mlops_candidate_metric", "metric", decision.candidate)
+    if decision.champion:
+        metrics.set_family("mlops_production_metric", "metric", decision.champion)
+    production = result.version if decision.promote else decision.champion_version
+    if production:
+        metrics.set("mlops_production_version", float(production))
+
+
+def drift_metrics(metrics: JobMetrics, result: DriftResult) -> None:
+    report = result.report
+    metrics.set("mlops_drift_share", report.drift_share)
+    metrics.set("mlops_retrain_needed", 1.0 if report.retrain_needed else 0.0)
+    metrics.set("mlops_production_version", float(result.version))
+    if report.prediction is not None:
+        metrics.set("mlops_prediction_psi", report.prediction.psi)
+    metrics.set_family("mlops_feature_psi", "feature", {f.drift.name: f.drift.psi for f in report.features})
+    metrics.set_family("mlops_feature_drifted", "feature", {f.drift.name: float(f.drifted) for f in report.features})

@@ -1,0 +1,91 @@
+"""Job metrics pushed to a Prometheus Pushgateway at the end of each job and model.
+
+Grouping key {job, model}. Pushes use POST (`pushadd`), which replaces only the metric names
+sent, so a failed run records its failure timestamp without erasing the last success one.
+A Pushgateway that cannot be reached is logged, never fails the job: the job's own outcome
+matters more than its telemetry. Skipped when MLOPS_PUSHGATEWAY_URL is unset.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Gauge, pushadd_to_gateway
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JobMetrics:
+    """What a job reports: plain values and labelled families, filled in as the job runs."""
+
+    job: str
+    model: str
+    values: dict[str, float] = field(default_factory=dict)
+    labelled: dict[str, tuple[str, dict[str, float]]] = field(default_factory=dict)
+
+    def set(self, name: str, value: float) -> None:
+        self.values[name] = float(value)
+
+    def set_family(self, name: str, label: str, values: Mapping[str, float]) -> None:
+        self.labelled[name] = (label, {k: float(v) for k, v in values.items()})
+
+
+HELP = {
+    "mlops_job_duration_seconds": "Wall time of the last run of this job for this model.",
+    "mlops_job_last_success_timestamp_seconds": "Unix time the job last succeeded for this model.",
+    "mlops_job_last_failure_timestamp_seconds": "Unix time the job last failed for this model.",
+    "mlops_drift_share": "Share of features that drifted in the last drift check.",
+    "mlops_retrain_needed": "1 when the last drift check decided retraining is needed.",
+    "mlops_prediction_psi": "PSI of the production model's scores, window vs training holdout.",
+    "mlops_feature_psi": "PSI of each feature, window vs baseline.",
+    "mlops_feature_drifted": "1 for each feature that drifted in the last drift check.",
+    "mlops_candidate_metric": "Holdout metrics of the last retrain's candidate.",
+    "mlops_production_metric": "Metrics of the production model on the last candidate's holdout.",
+    "mlops_candidate_promoted": "1 when the last retrain promoted its candidate, 0 when rejected.",
+    "mlops_production_version": "Registered version that holds the production alias.",
+}
+
+
+def push(metrics: JobMetrics, url: str | None = None) -> bool:
+    url = url or os.environ.get("MLOPS_PUSHGATEWAY_URL")
+    if not url:
+        return False
+    registry = CollectorRegistry()
+    for name, value in metrics.values.items():
+        Gauge(name, HELP.get(name, name), registry=registry).set(value)
+    for name, (label, values) in metrics.labelled.items():
+        if not values:
+            continue
+        gauge = Gauge(name, HELP.get(name, name), [label], registry=registry)
+        for key, value in values.items():
+            gauge.labels(key).set(value)
+    try:
+        pushadd_to_gateway(url, job=f"mlops-{metrics.job}", registry=registry, grouping_key={"model": metrics.model}, timeout=10)
+    except OSError as exc:
+        log.warning("could not push metrics to %s: %s", url, exc)
+        return False
+    return True
+
+
+@contextmanager
+def observed(job: str, model: str) -> Iterator[JobMetrics]:
+    """Times the block and pushes its metrics with a success or a failure timestamp."""
+    metrics = JobMetrics(job, model)
+    started = time.monotonic()
+    try:
+        yield metrics
+    except BaseException:
+        metrics.values = {"mlops_job_last_failure_timestamp_seconds": time.time(),
+                          "mlops_job_duration_seconds": time.monotonic() - started}
+        metrics.labelled = {}
+        push(metrics)
+        raise
+    metrics.set("mlops_job_duration_seconds", time.monotonic() - started)
+    metrics.set("mlops_job_last_success_timestamp_seconds", time.time())
+    push(metrics)
