@@ -16,9 +16,10 @@ import click
 import yaml
 
 from mlops import __version__
-from mlops.config import Config, load_config, redacted_dump, resolve_path
+from mlops.config import Config, ModelConfig, load_config, redacted_dump, resolve_path
 from mlops.errors import MlopsError, Terminated
 from mlops.logs import configure_logging
+from mlops.metrics import JobMetrics
 
 log = logging.getLogger("mlops")
 DATE = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"])
@@ -92,6 +93,35 @@ def _job_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def _each_model(state: State, job: str, name: str | None, all_models: bool, model_index: int | None,
+                run_one: Callable[[ModelConfig, JobMetrics], str]) -> None:
+    """Run a job for each selected model: every model is attempted even when one fails, each
+    pushes its metrics, and the exit code reports the failures (1 if any may pass on retry)."""
+    from mlops.jobs.common import install_sigterm_handler, select_models
+    from mlops.metrics import observed
+
+    install_sigterm_handler()
+    # With --model-index from the environment, --model/--all on the command line take precedence.
+    if model_index is not None and (name is not None or all_models):
+        model_index = None
+    models = select_models(state.config, name, all_models, model_index)
+    failures: list[MlopsError] = []
+    for model in models:
+        try:
+            with observed(job, model.name) as metrics:
+                line = run_one(model, metrics)
+        except MlopsError as exc:
+            if len(models) == 1:
+                raise
+            click.echo(f"error: {model.name}: {exc}", err=True)
+            failures.append(exc)
+            continue
+        click.echo(line)
+    if failures:
+        # Finished models are skipped by run key (retrain) or replaced (predict) on the retry.
+        sys.exit(1 if any(f.exit_code == 1 for f in failures) else 2)
+
+
 @main.command()
 @_job_options
 @click.option("--run-key", default=None, help="Idempotency key (default: the CronJob's scheduled time, else the as-of).")
@@ -100,34 +130,18 @@ def _job_options(func: Callable[..., Any]) -> Callable[..., Any]:
 def retrain(state: State, name: str | None, all_models: bool, model_index: int | None, as_of: datetime | None,
             run_key: str | None, dry_run: bool) -> None:
     """Train on the window, gate, register, promote (the weekly job)."""
-    from mlops.jobs.common import as_of_moment, install_sigterm_handler, select_models
+    from mlops.jobs.common import as_of_moment
     from mlops.jobs.observe import retrain_metrics
     from mlops.jobs.retrain import retrain as run_retrain
-    from mlops.metrics import observed
 
-    install_sigterm_handler()
-    config = state.config
-    # With --model-index from the environment, --model/--all on the command line take precedence.
-    if model_index is not None and (name is not None or all_models):
-        model_index = None
-    models = select_models(config, name, all_models, model_index)
     moment = as_of_moment(as_of)
-    failures: list[MlopsError] = []
-    for model in models:
-        try:
-            with observed("retrain", model.name) as metrics:
-                result = run_retrain(config, model, moment, run_key, dry_run)
-                retrain_metrics(metrics, result)
-        except MlopsError as exc:
-            if len(models) == 1:
-                raise
-            click.echo(f"error: {model.name}: {exc}", err=True)
-            failures.append(exc)
-            continue
-        click.echo(_describe_retrain(result.summary()))
-    if failures:
-        # A retryable failure makes the whole Job retryable; finished models are skipped by run key.
-        sys.exit(1 if any(f.exit_code == 1 for f in failures) else 2)
+
+    def run_one(model: ModelConfig, metrics: JobMetrics) -> str:
+        result = run_retrain(state.config, model, moment, run_key, dry_run)
+        retrain_metrics(metrics, result)
+        return _describe_retrain(result.summary())
+
+    _each_model(state, "retrain", name, all_models, model_index, run_one)
 
 
 @main.command("drift-check")
@@ -140,37 +154,43 @@ def retrain(state: State, name: str | None, all_models: bool, model_index: int |
 def drift_check(state: State, name: str | None, all_models: bool, model_index: int | None, as_of: datetime | None,
                 trigger_retrain: str, fail_on_drift: bool, as_json: bool) -> None:
     """Compare the current window with the production model's baseline (the daily job)."""
-    from mlops.jobs.common import as_of_moment, install_sigterm_handler, select_models
+    from mlops.jobs.common import as_of_moment
     from mlops.jobs.drift_check import drift_check as run_drift_check
     from mlops.jobs.observe import drift_metrics
-    from mlops.metrics import observed
 
-    install_sigterm_handler()
-    config = state.config
-    if model_index is not None and (name is not None or all_models):
-        model_index = None
-    models = select_models(config, name, all_models, model_index)
     moment = as_of_moment(as_of)
-    failures: list[MlopsError] = []
-    needed = False
-    for model in models:
-        try:
-            with observed("drift-check", model.name) as metrics:
-                result = run_drift_check(config, model, moment, trigger_retrain)
-                drift_metrics(metrics, result)
-        except MlopsError as exc:
-            if len(models) == 1:
-                raise
-            click.echo(f"error: {model.name}: {exc}", err=True)
-            failures.append(exc)
-            continue
-        needed = needed or result.report.retrain_needed
+    needed: list[bool] = []
+
+    def run_one(model: ModelConfig, metrics: JobMetrics) -> str:
+        result = run_drift_check(state.config, model, moment, trigger_retrain)
+        drift_metrics(metrics, result)
+        needed.append(result.report.retrain_needed)
         summary = result.summary()
-        click.echo(json.dumps(summary) if as_json else _describe_drift(summary))
-    if failures:
-        sys.exit(1 if any(f.exit_code == 1 for f in failures) else 2)
-    if needed and fail_on_drift:
+        return json.dumps(summary) if as_json else _describe_drift(summary)
+
+    _each_model(state, "drift-check", name, all_models, model_index, run_one)
+    if any(needed) and fail_on_drift:
         sys.exit(3)
+
+
+@main.command()
+@_job_options
+@click.pass_obj
+def predict(state: State, name: str | None, all_models: bool, model_index: int | None, as_of: datetime | None) -> None:
+    """Score the window's rows with the production model and write the predictions (the daily job)."""
+    from mlops.jobs.common import as_of_moment
+    from mlops.jobs.predict import predict as run_predict
+
+    moment = as_of_moment(as_of)
+
+    def run_one(model: ModelConfig, metrics: JobMetrics) -> str:
+        result = run_predict(state.config, model, moment)
+        metrics.set("mlops_predictions_written", result.rows)
+        metrics.set("mlops_production_version", float(result.version))
+        where = f" into {result.written_to}" if result.written_to else " (no rows in the window)"
+        return f"{result.model}: v{result.version} scored {result.rows} rows{where}"
+
+    _each_model(state, "predict", name, all_models, model_index, run_one)
 
 
 def _describe_drift(summary: dict[str, Any]) -> str:
@@ -282,6 +302,33 @@ def leaderboard(state: State, name: str, metric: str, limit: int, as_json: bool)
         shown = f"{value:.4f}" if value is not None else "-"
         click.echo(f"{row['rank']:>3}  {shown:>8}  {row['version'] or '-':>7}  {row['alias']:<10}  "
                    f"{row['decision']:<9}  {row['as_of'] or '-':<25}  {row['run_id']}")
+
+
+@main.command()
+@click.option("--model", "name", required=True, metavar="NAME")
+@click.option("--versions", required=True, metavar="3,4,5", help="Comma-separated registered versions.")
+@click.option("--as-of", type=DATE, default=None, help="End of the labelled window (default: today).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def compare(state: State, name: str, versions: str, as_of: datetime | None, as_json: bool) -> None:
+    """Registered versions evaluated side by side on the same fresh labelled window."""
+    from mlops.jobs.common import as_of_moment
+    from mlops.jobs.operate import compare as run_compare
+    from mlops.registry import Registry
+
+    chosen = [v.strip() for v in versions.split(",") if v.strip()]
+    if not all(v.isdigit() for v in chosen):
+        raise click.BadParameter("versions are positive integers, e.g. 3,4,5", param_hint="--versions")
+    rows = run_compare(state.config, Registry(state.config.tracking), name, chosen, as_of_moment(as_of))
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    metrics = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
+    click.echo(f"{name} on {rows[0]['window']}, {rows[0]['rows']} labelled rows")
+    click.echo(f"{'version':>7}  {'alias':<10}  " + "  ".join(f"{m:>9}" for m in metrics))
+    for row in rows:
+        values = "  ".join(f"{row['metrics'][m]:>9.4f}" if m in row["metrics"] else f"{'-':>9}" for m in metrics)
+        click.echo(f"{row['version']:>7}  {row['alias']:<10}  {values}")
 
 
 @main.group()

@@ -148,6 +148,7 @@ class ScheduleConfig(_Strict):
 class PredictionsConfig(_Strict):
     table: str | None = None
     uri: str | None = None
+    window_days: int = Field(default=1, gt=0)
 
     @model_validator(mode="after")
     def _one_target(self) -> PredictionsConfig:
@@ -196,6 +197,8 @@ class ModelConfig(_Strict):
             clash = sorted(set(self.categorical_features) & reserved)
             if clash:
                 raise ValueError(f"categorical_features: {', '.join(clash)} is the target, timestamp or an id column")
+        if self.predictions is not None and self.predictions.table is not None and self.source.kind != "postgres":
+            raise ValueError("predictions.table is written to the source's database, so it needs a postgresql source; use predictions.uri")
         split = self.training.split
         if split == "time" and not self.source.timestamp_column:
             raise ValueError("training.split: 'time' needs source.timestamp_column")

@@ -49,6 +49,7 @@ HELP = {
     "mlops_production_metric": "Metrics of the production model on the last candidate's holdout.",
     "mlops_candidate_promoted": "1 when the last retrain promoted its candidate, 0 when rejected.",
     "mlops_production_version": "Registered version that holds the production alias.",
+    "mlops_predictions_written": "Rows the last predict run scored and wrote.",
 }
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+
 from mlops.config import Config, ModelConfig
 from mlops.data.sources import Window, open_source
 from mlops.errors import RegistryError, UsageError
@@ -115,4 +117,29 @@ def leaderboard(config: Config, registry: Registry, name: str, metric: str, limi
         })
     if not rows:
         raise RegistryError(f"no finished runs for {name!r} in experiment {experiment_name(config, model)!r}")
+    return rows
+
+
+def compare(config: Config, registry: Registry, name: str, versions: list[str], as_of: datetime) -> list[dict[str, Any]]:
+    """Registered versions scored side by side on the same fresh labelled rows: the last
+    `drift.current_window_days` before `as_of`, which no version trained on if it is recent."""
+    model = config.model(name)
+    if not versions:
+        raise UsageError("--versions needs at least one version")
+    source = open_source(model.source)
+    window = Window.ending(as_of, model.drift.current_window_days)
+    dataset = prepare(source.load(window), model, source.uri)
+    aliases = {str(v.version): a for a in (PRODUCTION, PREVIOUS) if (v := registry.alias(name, a)) is not None}
+    rows = []
+    for version in versions:
+        registry.version(name, version)
+        scorer = load_version(name, version)
+        index = {c: i for i, c in enumerate(scorer.classes)}
+        codes = np.array([index.get(dataset.classes[code], -1) for code in dataset.labels])
+        known = codes >= 0
+        if not known.any():
+            raise UsageError(f"{name} v{version} knows none of the labels in the window ({dataset.classes})")
+        metrics = evaluate(scorer, dataset.frame[known], codes[known])
+        rows.append({"version": version, "alias": aliases.get(version, ""), "rows": int(known.sum()),
+                     "window": window.describe(), "metrics": {k: round(v, 4) for k, v in metrics.items()}})
     return rows

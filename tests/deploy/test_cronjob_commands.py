@@ -65,7 +65,7 @@ def test_cronjob_commands_run_against_real_services(
     services = {"http://mlflow:5000": mlflow_service.url}
     cronjobs = {o["metadata"]["name"]: o for o in objects(rendered["dev"]) if o["kind"] == "CronJob"}
     outputs = {}
-    for name in ("retrain", "drift-check"):
+    for name in ("retrain", "drift-check", "predict"):
         container = cronjobs[name]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
         assert "command" not in container  # the image's ENTRYPOINT is `mlops`
         env = container_env(container, cluster_files, services, name)
@@ -76,6 +76,7 @@ def test_cronjob_commands_run_against_real_services(
         outputs[name] = result.stdout
     assert "churn: v1 promoted" in outputs["retrain"]
     assert "no drift" in outputs["drift-check"]
+    assert "churn: v1 scored" in outputs["predict"] and "table churn_predictions" in outputs["predict"]
 
     client = store_client(mlflow_service.url)
     version = client.get_model_version_by_alias("churn", "production")

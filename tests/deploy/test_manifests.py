@@ -66,9 +66,9 @@ def test_compose_file_matches_the_compose_spec() -> None:
     document = yaml.safe_load((ROOT / "docker-compose.mlflow.yml").read_text())
     errors = list(jsonschema.Draft7Validator(schema).iter_errors(document))
     assert not errors, [f"{list(e.path)}: {e.message}" for e in errors]
-    assert {"postgres", "minio", "create-bucket", "mlflow", "pushgateway", "seed-demo-data", "retrain", "drift-check"} <= set(
+    assert {"postgres", "minio", "create-bucket", "mlflow", "pushgateway", "seed-demo-data", "retrain", "drift-check", "predict"} <= set(
         document["services"])
-    for job in ("seed-demo-data", "retrain", "drift-check"):
+    for job in ("seed-demo-data", "retrain", "drift-check", "predict"):
         assert document["services"][job]["profiles"] == ["jobs"]
 
 
@@ -79,6 +79,7 @@ def test_cronjobs_follow_the_contract(rendered: dict[str, Path]) -> None:
     cronjobs = {o["metadata"]["name"]: o for o in docs if o["kind"] == "CronJob"}
     assert cronjobs["drift-check"]["spec"]["schedule"] == "0 3 * * *"
     assert cronjobs["retrain"]["spec"]["schedule"] == "0 4 * * 0"
+    assert cronjobs["predict"]["spec"]["schedule"] == "0 5 * * *"
     for cron in cronjobs.values():
         spec, job = cron["spec"], cron["spec"]["jobTemplate"]["spec"]
         assert spec["timeZone"] == "Etc/UTC" and spec["concurrencyPolicy"] == "Forbid"
@@ -91,7 +92,7 @@ def test_cronjobs_follow_the_contract(rendered: dict[str, Path]) -> None:
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
         assert not any("secretKeyRef" in str(e.get("valueFrom", "")) for e in container["env"])
     tokens = {o["metadata"]["name"]: o.get("automountServiceAccountToken") for o in docs if o["kind"] == "ServiceAccount"}
-    assert tokens == {"mlflow": False, "retrain": False, "drift-check": True}
+    assert tokens == {"mlflow": False, "retrain": False, "predict": False, "drift-check": True}
     role = next(o for o in docs if o["kind"] == "Role")
     assert role["rules"] == [
         {"apiGroups": ["batch"], "resources": ["cronjobs"], "resourceNames": ["retrain"], "verbs": ["get"]},

@@ -1,0 +1,114 @@
+"""predict and compare, end to end: embedded store, real files and a throwaway PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from adbc_driver_postgresql import dbapi
+
+from mlops.config import PredictionsConfig, load_config
+from mlops.errors import ConfigError, RegistryError
+from mlops.jobs.demo import write_demo
+from mlops.jobs.operate import compare
+from mlops.jobs.predict import predict
+from mlops.jobs.retrain import retrain
+from mlops.registry import Registry
+
+from conftest import END
+from services import Postgres
+
+
+def with_predictions(config, **target):  # type: ignore[no-untyped-def]
+    model = config.models[0].model_copy(update={"predictions": PredictionsConfig(**target)})
+    return config.model_copy(update={"models": [model]}), model
+
+
+def rows_in_last_day(data: Path) -> int:
+    ts = pq.read_table(data).column("event_time")
+    start = pc.greater_equal(ts, pc.cast(END - timedelta(days=1), ts.type))
+    return int(pc.sum(pc.and_(start, pc.less(ts, pc.cast(END, ts.type)))).as_py())
+
+
+def test_predict_to_files_is_idempotent_and_labelled(tmp_path: Path) -> None:
+    paths = write_demo(tmp_path, END)
+    base = load_config(paths.config, environ={})
+    config, model = with_predictions(base, uri=str(tmp_path / "predictions"))
+    with pytest.raises(RegistryError, match="no production version"):
+        predict(config, model, END)
+    retrain(config, model, END, run_key="p")
+    first = predict(config, model, END)
+    assert first.version == "1" and first.rows == rows_in_last_day(paths.data) > 0
+    written = pq.read_table(first.written_to)
+    assert written.column_names == ["customer_id", "event_time", "prediction", "score", "model_name", "model_version",
+                                    "as_of", "scored_at"]
+    assert set(written.column("prediction").to_pylist()) <= {"yes", "no"}
+    assert pc.min(written.column("score")).as_py() >= 0.5
+    assert set(written.column("model_version").to_pylist()) == {1}
+    second = predict(config, model, END)
+    assert second.written_to == first.written_to and pq.read_table(second.written_to).num_rows == first.rows
+    with pytest.raises(ConfigError, match="no predictions section"):
+        predict(base, base.models[0], END)
+
+
+def test_predict_to_postgres_replaces_the_day(tmp_path: Path, postgres: Postgres) -> None:
+    paths = write_demo(tmp_path, END)
+    with dbapi.connect(postgres.uri()) as conn, conn.cursor() as cur:
+        cur.adbc_ingest("churn_predict_src", pq.read_table(paths.data), mode="replace")
+        conn.commit()
+    text = paths.config.read_text().replace("uri: ./data/churn.parquet", f"uri: {postgres.uri()}\n      table: churn_predict_src")
+    paths.config.write_text(text + "    predictions: {table: churn_scores}\n")
+    config = load_config(paths.config, environ={})
+    model = config.models[0]
+    retrain(config, model, END, run_key="pg")
+    for _ in range(2):
+        result = predict(config, model, END)
+    with dbapi.connect(postgres.uri()) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*), count(DISTINCT customer_id), min(model_version), max(as_of) FROM churn_scores")
+        count, distinct, version, day = cur.fetchone()
+    assert count == distinct == result.rows == rows_in_last_day(paths.data)
+    assert version == 1 and str(day) == "2026-11-23"  # the run's as-of; the rows are from the day before it
+
+
+def test_predictions_table_needs_a_postgres_source(tmp_path: Path) -> None:
+    paths = write_demo(tmp_path, END)
+    paths.config.write_text(paths.config.read_text() + "    predictions: {table: churn_scores}\n")
+    with pytest.raises(ConfigError, match="predictions.table is written to the source's database"):
+        load_config(paths.config, environ={})
+
+
+def test_compare_scores_versions_on_the_same_window(tmp_path: Path) -> None:
+    paths = write_demo(tmp_path, END)
+    config = load_config(paths.config, environ={})
+    model = config.models[0]
+    retrain(config, model, END - timedelta(days=28), run_key="a")
+    retrain(config, model, END, run_key="b")
+    rows = compare(config, Registry(config.tracking), "churn", ["1", "2"], END)
+    assert [r["version"] for r in rows] == ["1", "2"]
+    assert rows[0]["alias"] == "production" and rows[0]["rows"] == rows[1]["rows"] > 1000
+    assert {"accuracy", "f1", "roc_auc"} <= set(rows[0]["metrics"]) and rows[0]["metrics"] != rows[1]["metrics"]
+    with pytest.raises(RegistryError, match="no version 9"):
+        compare(config, Registry(config.tracking), "churn", ["9"], END)
+
+
+def test_cli_compare_and_predict(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from mlops.cli import main
+
+    paths = write_demo(tmp_path, END)
+    paths.config.write_text(paths.config.read_text() + f"    predictions: {{uri: '{tmp_path / 'out'}'}}\n")
+    runner = CliRunner()
+    config = str(paths.config)
+    assert runner.invoke(main, ["--config", config, "retrain", "--all", "--as-of", "2026-11-23"]).exit_code == 0
+    scored = runner.invoke(main, ["--config", config, "predict", "--model", "churn", "--as-of", "2026-11-23"])
+    assert scored.exit_code == 0 and "churn: v1 scored" in scored.output
+    assert (tmp_path / "out" / "churn" / "as_of=2026-11-23" / "predictions.parquet").is_file()
+    compared = runner.invoke(main, ["--config", config, "compare", "--model", "churn", "--versions", "1", "--json"])
+    assert compared.exit_code == 0 and json.loads(compared.output)[0]["alias"] == "production"
+    assert runner.invoke(main, ["--config", config, "compare", "--model", "churn", "--versions", "one"]).exit_code == 2
