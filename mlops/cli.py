@@ -243,6 +243,8 @@ def _status_text(entry: dict[str, Any]) -> str:
         age = f", {info['age_days']} days in production" if alias == "production" and "age_days" in info else ""
         lines.append(f"  {alias:<10} v{info['version']}{age}  trained as of {info.get('trained_as_of') or '?'}")
         lines.append(f"  {'':<10} {metrics}")
+        if alias == "production" and "last_predict_at" in info:
+            lines.append(f"  {'':<10} last predict {info['last_predict_at']}: {info.get('last_predict_rows')} rows")
         if alias == "production" and "last_drift_check_at" in info:
             lines.append(f"  {'':<10} last drift check {info['last_drift_check_at']}: {info.get('last_drift_outcome', '?')}, "
                          f"drift share {info.get('last_drift_share')}")

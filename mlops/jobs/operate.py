@@ -34,7 +34,7 @@ def _model_status(registry: Registry, model: ModelConfig) -> dict[str, Any]:
         info: dict[str, Any] = {"version": str(found.version), "run_id": found.run_id}
         tags = dict(found.tags or {})
         for key in ("promoted_at", "archived_at", "gate_decision", "last_drift_check_at", "last_drift_share",
-                    "last_drift_outcome", "run_key"):
+                    "last_drift_outcome", "last_predict_at", "last_predict_rows", "run_key"):
             if key in tags:
                 info[key] = tags[key]
         if "promoted_at" in tags:

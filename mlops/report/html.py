@@ -30,10 +30,12 @@ def _bars(histogram: dict[str, Any]) -> str:
         return "<p>no histogram</p>"
     if "labels" in histogram:
         labels = [str(x) for x in histogram["labels"]]
+        left, right = labels[0], labels[-1]
     else:
         edges = histogram.get("edges") or []
         bounds = ["-inf", *(f"{e:.3g}" for e in edges), "+inf"]
         labels = [f"{bounds[i]}..{bounds[i + 1]}" for i in range(len(reference))]
+        left, right = f"≤ {bounds[1]}", f"> {bounds[-2]}"
     width, height, pad = 360, 130, 18
     top = max(max(reference), max(current), 1e-9)
     slot = (width - 2 * pad) / len(reference)
@@ -45,7 +47,9 @@ def _bars(histogram: dict[str, Any]) -> str:
             parts.append(f'<rect x="{x + j * slot / 2 + 1:.1f}" y="{height - pad - h:.1f}" width="{max(slot / 2 - 2, 1):.1f}" '
                          f'height="{h:.1f}" fill="{colour}"><title>{escape(labels[i])}: {"reference" if j == 0 else "current"} '
                          f"{share:.1%}</title></rect>")
-    parts.append(f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#555"/></svg>')
+    parts.append(f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#555"/>')
+    parts.append(f'<text x="{pad}" y="{height - 4}" font-size="10" fill="#555">{escape(left)}</text>')
+    parts.append(f'<text x="{width - pad}" y="{height - 4}" font-size="10" fill="#555" text-anchor="end">{escape(right)}</text></svg>')
     return "".join(parts)
 
 
