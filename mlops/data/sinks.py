@@ -4,8 +4,6 @@ retried Job never duplicates rows."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,44 +11,43 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mlops.config import redact_uri, uri_password
-from mlops.data.sources import quote_relation
+from mlops.data.sources import quote_identifier, quote_relation, s3_client, with_postgres
 from mlops.errors import DataError, ServiceUnavailable
 
 
 def replace_table(uri: str, table: str, rows: pa.Table) -> None:
-    _postgres(uri, table, lambda cursor: cursor.adbc_ingest(table, rows, mode="replace"))
+    schema, name = _split(table)
+    with_postgres(uri, f"cannot write {table}", lambda cursor: cursor.adbc_ingest(name, rows, mode="replace", db_schema_name=schema))
 
 
 def replace_partition(uri: str, table: str, rows: pa.Table, where: dict[str, Any]) -> None:
     """In one transaction: delete the rows matching `where` (column -> value), append `rows`
     (creating the table on first use)."""
+    schema, name = _split(table)
 
     def write(cursor: Any) -> None:
-        cursor.execute("SELECT to_regclass($1)", parameters=(table,))
+        cursor.execute("SELECT to_regclass($1)", parameters=(quote_relation(table),))
         if cursor.fetchone()[0] is not None:
-            condition = " AND ".join(f"{quote_relation(column)} = ${i}" for i, column in enumerate(where, start=1))
+            condition = " AND ".join(f"{quote_identifier(column)} = ${i}" for i, column in enumerate(where, start=1))
             cursor.execute(f"DELETE FROM {quote_relation(table)} WHERE {condition}",  # noqa: S608 - quoted names, bound values
                            parameters=tuple(where.values()))
-        cursor.adbc_ingest(table, rows, mode="create_append")
+        cursor.adbc_ingest(name, rows, mode="create_append", db_schema_name=schema)
 
-    _postgres(uri, table, write)
+    with_postgres(uri, f"cannot write {table}", write)
 
 
 def write_parquet(prefix: str, relative: str, rows: pa.Table) -> str:
     """`rows` to `<prefix>/<relative>`, a local folder or `s3://bucket/prefix`; returns where."""
     target = f"{prefix.rstrip('/')}/{relative}"
     if urlsplit(prefix).scheme == "s3":
-        import boto3
         import botocore.exceptions
 
         parts = urlsplit(target)
         sink = pa.BufferOutputStream()
         pq.write_table(rows, sink)
-        endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("MLFLOW_S3_ENDPOINT_URL") or None
+        client, _ = s3_client()
         try:
-            boto3.client("s3", endpoint_url=endpoint).put_object(
-                Bucket=parts.netloc, Key=parts.path.lstrip("/"), Body=sink.getvalue().to_pybytes())
+            client.put_object(Bucket=parts.netloc, Key=parts.path.lstrip("/"), Body=sink.getvalue().to_pybytes())
         except botocore.exceptions.ClientError as exc:
             raise DataError(f"{target}: cannot write ({exc.response.get('Error', {}).get('Code', exc)})") from exc
         except botocore.exceptions.EndpointConnectionError as exc:
@@ -64,18 +61,7 @@ def write_parquet(prefix: str, relative: str, rows: pa.Table) -> str:
     return str(path)
 
 
-def _postgres(uri: str, table: str, work: Callable[[Any], None]) -> None:
-    import adbc_driver_manager
-    from adbc_driver_postgresql import dbapi
-
-    try:
-        with dbapi.connect(uri) as conn, conn.cursor() as cursor:
-            work(cursor)
-            conn.commit()
-    except adbc_driver_manager.Error as exc:
-        message = str(exc).splitlines()[0]
-        if password := uri_password(uri):
-            message = message.replace(password, "***")
-        if "connection refused" in message.lower() or "could not connect" in message.lower():
-            raise ServiceUnavailable(f"{redact_uri(uri)}: database unreachable ({message})") from exc
-        raise DataError(f"{redact_uri(uri)}: cannot write {table} ({message})") from exc
+def _split(table: str) -> tuple[str | None, str]:
+    """`schema.table` -> ("schema", "table"); `table` -> (None, "table")."""
+    schema, _, name = table.rpartition(".")
+    return schema or None, name

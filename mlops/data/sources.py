@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import pyarrow as pa
@@ -22,6 +24,8 @@ import pyarrow.parquet as pq
 
 from mlops.config import SourceConfig, redact_uri, uri_password
 from mlops.errors import DataError, MlopsError, ServiceUnavailable
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -88,13 +92,11 @@ class S3Source(Source):
     """`s3://bucket/key.csv|parquet` through boto3; honours AWS_ENDPOINT_URL, then MLFLOW_S3_ENDPOINT_URL."""
 
     def _load(self, window: Window | None) -> pa.Table:
-        import boto3
         import botocore.exceptions
 
         parts = urlsplit(self.config.uri)
         bucket, key = parts.netloc, parts.path.lstrip("/")
-        endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("MLFLOW_S3_ENDPOINT_URL") or None
-        client = boto3.client("s3", endpoint_url=endpoint)
+        client, endpoint = s3_client()
         try:
             body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
         except botocore.exceptions.ClientError as exc:
@@ -129,21 +131,19 @@ class PostgresSource(Source):
     """
 
     def _load(self, window: Window | None) -> pa.Table:
-        import adbc_driver_manager
-        from adbc_driver_postgresql import dbapi
-
         sql, settings = self.build_query(window)
-        try:
-            with dbapi.connect(_libpq_uri(self.config.uri)) as conn, conn.cursor() as cursor:
-                cursor.execute("SET TIME ZONE 'UTC'")
-                if settings:
-                    names = ", ".join(f"set_config('{name}', ${i}, false)" for i, name in enumerate(settings, start=1))
-                    cursor.execute(f"SELECT {names}", parameters=tuple(settings.values()))
-                    cursor.fetchall()
-                cursor.execute(sql)
-                return cursor.fetch_arrow_table()
-        except adbc_driver_manager.Error as exc:
-            raise self._translate(exc) from exc
+
+        def read(cursor: Any) -> pa.Table:
+            cursor.execute("SET TIME ZONE 'UTC'")
+            if settings:
+                names = ", ".join(f"set_config('{name}', ${i}, false)" for i, name in enumerate(settings, start=1))
+                cursor.execute(f"SELECT {names}", parameters=tuple(settings.values()))
+                cursor.fetchall()
+            cursor.execute(sql)
+            return cursor.fetch_arrow_table()
+
+        table: pa.Table = with_postgres(self.config.uri, "query failed", read)
+        return table
 
     def build_query(self, window: Window | None) -> tuple[str, dict[str, str]]:
         """The SQL and the session settings (name -> ISO timestamp) it reads the window from."""
@@ -163,20 +163,6 @@ class PostgresSource(Source):
                 settings = {"mlops.window_start": window.start.isoformat(), **settings}
             sql += " WHERE " + " AND ".join(conditions)
         return sql, settings
-
-    def _translate(self, exc: Exception) -> MlopsError:
-        message = _first_line(exc)
-        if password := uri_password(self.config.uri):
-            message = message.replace(password, "***")
-        lowered = message.lower()
-        if "password authentication failed" in lowered or "no password supplied" in lowered:
-            return DataError(f"{self.uri}: authentication failed (check the user and password)")
-        if "connection refused" in lowered or "could not connect" in lowered or "timeout" in lowered:
-            return ServiceUnavailable(f"{self.uri}: database unreachable ({message})")
-        if "does not exist" in lowered:
-            return DataError(f"{self.uri}: {message}")
-        return DataError(f"{self.uri}: query failed ({message})")
-
 
 def open_source(config: SourceConfig) -> Source:
     kinds: dict[str, type[Source]] = {"postgres": PostgresSource, "s3": S3Source, "file": FileSource}
@@ -221,6 +207,44 @@ def quote_identifier(name: str) -> str:
 def quote_relation(name: str) -> str:
     """`schema.table` or `table`, each part quoted."""
     return ".".join(quote_identifier(part) for part in name.split("."))
+
+
+def s3_client() -> tuple[Any, str | None]:
+    """A boto3 S3 client on AWS_ENDPOINT_URL, else MLFLOW_S3_ENDPOINT_URL (MinIO, moto), else AWS."""
+    import boto3
+
+    endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("MLFLOW_S3_ENDPOINT_URL") or None
+    return boto3.client("s3", endpoint_url=endpoint), endpoint
+
+
+def with_postgres(uri: str, action: str, work: Callable[[Any], T]) -> T:
+    """Run `work(cursor)` on one ADBC connection and commit; driver errors become ours, with
+    the password scrubbed: bad credentials and missing objects exit 2, an unreachable server 1."""
+    import adbc_driver_manager
+    from adbc_driver_postgresql import dbapi
+
+    try:
+        with dbapi.connect(_libpq_uri(uri)) as conn, conn.cursor() as cursor:
+            result = work(cursor)
+            conn.commit()
+            return result
+    except adbc_driver_manager.Error as exc:
+        raise _postgres_error(uri, action, exc) from exc
+
+
+def _postgres_error(uri: str, action: str, exc: Exception) -> MlopsError:
+    where = redact_uri(uri)
+    message = _first_line(exc)
+    if password := uri_password(uri):
+        message = message.replace(password, "***")
+    lowered = message.lower()
+    if "password authentication failed" in lowered or "no password supplied" in lowered:
+        return DataError(f"{where}: authentication failed (check the user and password)")
+    if "connection refused" in lowered or "could not connect" in lowered or "timeout" in lowered:
+        return ServiceUnavailable(f"{where}: database unreachable ({message})")
+    if "does not exist" in lowered:
+        return DataError(f"{where}: {message}")
+    return DataError(f"{where}: {action} ({message})")
 
 
 def _libpq_uri(uri: str) -> str:

@@ -107,3 +107,18 @@ def test_postgres_errors_never_show_the_password(postgres: Postgres) -> None:
     with pytest.raises(ServiceUnavailable, match="unreachable") as down:
         open_source(SourceConfig(uri=f"postgresql://mlops:{PG_PASSWORD}@127.0.0.1:1/features", table="t")).load()
     assert PG_PASSWORD not in str(down.value)
+
+
+def test_replace_partition_honours_a_schema_qualified_table(postgres: Postgres, rows: pa.Table) -> None:
+    from adbc_driver_postgresql import dbapi
+
+    from mlops.data.sinks import replace_partition
+
+    part = rows.slice(0, 100).append_column("as_of", pa.array(["d1"] * 100))
+    for _ in range(2):
+        replace_partition(postgres.uri(), "public.sink_rows", part, {"as_of": "d1"})
+    with dbapi.connect(postgres.uri()) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM public.sink_rows")
+        assert cur.fetchone()[0] == 100
+        cur.execute("SELECT count(*) FROM pg_tables WHERE tablename = 'public.sink_rows'")
+        assert cur.fetchone()[0] == 0
