@@ -24,6 +24,7 @@ CONFIG_SEARCH_PATH = ("mlops.yaml", "/etc/mlops/config.yaml")
 # Higher is better for all of these; log_loss is the one lower-is-better metric we log.
 GATE_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 COMPARE_METRICS = (*GATE_METRICS, "log_loss")
+LOWER_IS_BETTER = frozenset({"log_loss"})
 # XGBoost parameters the trainer derives from the data; setting them by hand breaks labels.
 RESERVED_PARAMS = ("objective", "num_class", "enable_categorical", "eval_metric")
 

@@ -151,13 +151,6 @@ class Registry:
                 raise RegistryError(f"model {name!r} has no version {version}") from exc
             raise translate(exc, f"version {name}/{version}") from exc
 
-    def versions(self, name: str) -> list[ModelVersion]:
-        try:
-            found = self.client.search_model_versions(f"name = '{name}'", max_results=10_000)
-        except MlflowException as exc:
-            raise translate(exc, f"versions of {name!r}") from exc
-        return sorted(found, key=lambda v: int(v.version))
-
     def register(self, model_uri: str, name: str, tags: dict[str, str]) -> ModelVersion:
         """Register and return the version the registry created; never search for 'the latest'."""
         try:
@@ -176,7 +169,7 @@ class Registry:
         """Make `version` production and the replaced one previous. Returns the replaced version.
 
         `expected` is the production version the caller evaluated against; if another job moved
-        the alias since then, nothing is changed and `RegistryError` asks the caller to re-decide.
+        the alias since then, nothing is changed and `ProductionMoved` asks the caller to re-decide.
         """
         current = self.alias(name, PRODUCTION)
         current_version = str(current.version) if current else None

@@ -15,11 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlops.config import DriftConfig, PromotionConfig
+from mlops.config import LOWER_IS_BETTER, DriftConfig, PromotionConfig
 from mlops.drift.stats import FeatureDrift, benjamini_hochberg, categorical_drift, numeric_drift
 from mlops.errors import DataError
-
-LOWER_IS_BETTER = frozenset({"log_loss"})
 
 
 @dataclass

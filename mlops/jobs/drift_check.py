@@ -27,7 +27,6 @@ from mlops.training.model import evaluate
 from mlops.training.pyfunc_model import LabelledBooster
 
 log = logging.getLogger(__name__)
-TRIGGERS = ("none", "inline", "k8s")
 
 
 @dataclass(frozen=True)

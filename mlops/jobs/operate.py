@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from mlops.config import Config, ModelConfig
+from mlops.config import LOWER_IS_BETTER, Config, ModelConfig
 from mlops.data.sources import Window, open_source
 from mlops.errors import RegistryError, UsageError
 from mlops.jobs.retrain import champion_metrics, experiment_name, load_version
-from mlops.promotion.gate import LOWER_IS_BETTER, Decision, decide
+from mlops.promotion.gate import Decision, decide
 from mlops.registry import PREVIOUS, PRODUCTION, Registry, actor
 from mlops.training.dataset import prepare, split
 from mlops.training.model import evaluate
@@ -77,12 +77,11 @@ def promote(
         champ_version, champ, error = champion_metrics(registry, name, frame, y_true, classes)
         decision = decide(metrics, model.promotion, champ, champ_version, error)
         if not decision.promote:
-            reasons = "; ".join(decision.reasons)[:5000]
-            registry.tag_version(name, version, {"manual_gate_decision": "rejected", "manual_gate_reasons": reasons})
+            registry.tag_version(name, version, {"manual_gate_decision": "rejected", "manual_gate_reasons": decision.reasons_text})
             return decision
     expected = str(current.version) if current is not None else None
     registry.move_production(name, version, expected, {**stamp, "gate_decision": "forced" if force else "promoted",
-                                                        "gate_reasons": "; ".join(decision.reasons)[:5000]})
+                                                        "gate_reasons": decision.reasons_text})
     return decision
 
 

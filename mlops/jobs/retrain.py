@@ -129,7 +129,7 @@ def retrain(
         decision, version = _gate_and_register(registry, model, booster, parts.test, parts.y_test, metrics, model_uri, key)
         mlflow.log_dict(decision.to_dict(), "evaluation/gate.json")
         mlflow.set_tags({"gate_decision": decision.outcome, "registered_version": version})
-        log.info("%s v%s %s: %s", model.name, version, decision.outcome, "; ".join(decision.reasons))
+        log.info("%s v%s %s: %s", model.name, version, decision.outcome, decision.reasons_text)
         return RetrainResult(model.name, decision.outcome, run.info.run_id, version, decision, metrics)
 
 
@@ -193,7 +193,7 @@ def _decision_tags(decision: Decision, run_key: str) -> dict[str, str]:
     return {
         "run_key": run_key,
         "gate_decision": decision.outcome,
-        "gate_reasons": "; ".join(decision.reasons)[:5000],
+        "gate_reasons": decision.reasons_text,
         "gate_champion_version": decision.champion_version or "",
     }
 

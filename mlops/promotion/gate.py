@@ -9,9 +9,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from mlops.config import PromotionConfig
-
-LOWER_IS_BETTER = frozenset({"log_loss"})
+from mlops.config import LOWER_IS_BETTER, PromotionConfig
 
 
 @dataclass(frozen=True)
@@ -23,6 +21,11 @@ class Decision:
     champion_version: str | None = None
     forced: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def reasons_text(self) -> str:
+        """The reasons as one line, short enough for an MLflow tag."""
+        return "; ".join(self.reasons)[:5000]
 
     @property
     def outcome(self) -> str:
