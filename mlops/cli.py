@@ -179,14 +179,14 @@ def drift_check(state: State, name: str | None, all_models: bool, model_index: i
 def predict(state: State, name: str | None, all_models: bool, model_index: int | None, as_of: datetime | None) -> None:
     """Score the window's rows with the production model and write the predictions (the daily job)."""
     from mlops.jobs.common import as_of_moment
+    from mlops.jobs.observe import predict_metrics
     from mlops.jobs.predict import predict as run_predict
 
     moment = as_of_moment(as_of)
 
     def run_one(model: ModelConfig, metrics: JobMetrics) -> str:
         result = run_predict(state.config, model, moment)
-        metrics.set("mlops_predictions_written", result.rows)
-        metrics.set("mlops_production_version", float(result.version))
+        predict_metrics(metrics, result)
         where = f" into {result.written_to}" if result.written_to else " (no rows in the window)"
         return f"{result.model}: v{result.version} scored {result.rows} rows{where}"
 

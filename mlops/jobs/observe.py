@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mlops.jobs.drift_check import DriftResult
+from mlops.jobs.predict import PredictResult
 from mlops.jobs.retrain import RetrainResult
 from mlops.metrics import JobMetrics
 
@@ -29,3 +30,8 @@ def drift_metrics(metrics: JobMetrics, result: DriftResult) -> None:
         metrics.set("mlops_prediction_psi", report.prediction.psi)
     metrics.set_family("mlops_feature_psi", "feature", {f.drift.name: f.drift.psi for f in report.features})
     metrics.set_family("mlops_feature_drifted", "feature", {f.drift.name: float(f.drifted) for f in report.features})
+
+
+def predict_metrics(metrics: JobMetrics, result: PredictResult) -> None:
+    metrics.set("mlops_predictions_written", result.rows)
+    metrics.set("mlops_production_version", float(result.version))

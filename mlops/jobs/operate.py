@@ -10,10 +10,10 @@ import numpy as np
 from mlops.config import LOWER_IS_BETTER, Config, ModelConfig
 from mlops.data.sources import Window, open_source
 from mlops.errors import RegistryError, UsageError
-from mlops.jobs.retrain import champion_metrics, experiment_name, load_version
+from mlops.jobs.retrain import champion_metrics, experiment_name, load_training_data, load_version
 from mlops.promotion.gate import Decision, decide
 from mlops.registry import PREVIOUS, PRODUCTION, Registry, actor
-from mlops.training.dataset import prepare, split
+from mlops.training.dataset import prepare
 from mlops.training.model import evaluate
 
 METRIC_KEYS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
@@ -50,11 +50,8 @@ def _model_status(registry: Registry, model: ModelConfig) -> dict[str, Any]:
 
 def holdout(model: ModelConfig, as_of: datetime) -> tuple[Any, Any, list[Any]]:
     """The holdout retrain would use at `as_of`: the fresh labelled data a manual promotion is judged on."""
-    source = open_source(model.source)
-    table = source.load(Window.ending(as_of, model.training.window_days))
-    dataset = prepare(table, model, source.uri)
-    parts = split(dataset, model)
-    return parts.test, parts.y_test, dataset.classes
+    data = load_training_data(model, as_of)
+    return data.parts.test, data.parts.y_test, data.dataset.classes
 
 
 def promote(

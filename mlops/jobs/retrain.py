@@ -16,18 +16,19 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from mlflow.models import infer_signature
 
 from mlops.config import Config, ModelConfig
-from mlops.data.sources import Window, open_source
+from mlops.data.sources import Source, Window, open_source
 from mlops.drift.profile import build_profile, prediction_scores
 from mlops.errors import RegistryError
 from mlops.jobs.common import default_run_key, tracked_run
 from mlops.promotion.gate import Decision, decide
 from mlops.registry import PRODUCTION, ProductionMoved, Registry, actor
 from mlops.training import pyfunc_model
-from mlops.training.dataset import fingerprint, prepare, split
-from mlops.training.model import confusion, evaluate, importance, train
+from mlops.training.dataset import Dataset, Split, fingerprint, prepare, split
+from mlops.training.model import confusion, evaluate, importance, score, train
 from mlops.training.pyfunc_model import LabelledBooster
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,25 @@ class RetrainResult:
         }
 
 
+@dataclass(frozen=True)
+class TrainingData:
+    source: Source
+    window: Window
+    table: pa.Table
+    dataset: Dataset
+    parts: Split
+
+
+def load_training_data(model: ModelConfig, as_of: datetime) -> TrainingData:
+    """The training window at `as_of`, prepared and split: what retrain trains and gates on,
+    and the holdout a manual promotion is judged on."""
+    source = open_source(model.source)
+    window = Window.ending(as_of, model.training.window_days)
+    table = source.load(window)
+    dataset = prepare(table, model, source.uri)
+    return TrainingData(source, window, table, dataset, split(dataset, model))
+
+
 def experiment_name(config: Config, model: ModelConfig) -> str:
     return f"{config.tracking.experiment_prefix}/{model.name}"
 
@@ -74,11 +94,8 @@ def retrain(
         log.info("run key %s already finished as run %s; nothing to do", key, done.info.run_id)
         return RetrainResult(model.name, "skipped", done.info.run_id)
 
-    source = open_source(model.source)
-    window = Window.ending(as_of, model.training.window_days)
-    table = source.load(window)
-    dataset = prepare(table, model, source.uri)
-    parts = split(dataset, model)
+    data = load_training_data(model, as_of)
+    source, window, table, dataset, parts = data.source, data.window, data.table, data.dataset, data.parts
     log.info("loaded %d rows from %s %s; %d train, %d holdout (%s split)", table.num_rows, source.uri,
              window.describe(), len(parts.y_train), len(parts.y_test), parts.method)
 
@@ -110,7 +127,8 @@ def retrain(
             "classes": json.dumps(dataset.classes)[:6000],
         })
         booster = train(dataset, parts, model.training.params, model.training.seed)
-        metrics = evaluate(booster, parts.test, parts.y_test)
+        proba = booster.predict_proba(parts.test)  # once: metrics, confusion matrix and profile scores
+        metrics = score(proba, parts.y_test, len(dataset.classes))
         mlflow.log_metrics({
             **metrics,
             "rows_total": table.num_rows,
@@ -118,10 +136,10 @@ def retrain(
             "rows_test": len(parts.y_test),
             "rows_dropped_missing_label": dataset.dropped_missing_label,
         })
-        mlflow.log_dict(confusion(booster, parts.test, parts.y_test), "evaluation/confusion_matrix.json")
+        mlflow.log_dict(confusion(proba, parts.y_test, dataset.classes), "evaluation/confusion_matrix.json")
         mlflow.log_dict(importance(booster), "evaluation/feature_importance.json")
-        scores = prediction_scores(booster.predict_proba(parts.test))
-        mlflow.log_dict(build_profile(parts.train, dataset.features, scores, dataset.classes), "baseline/profile.json")
+        profile = build_profile(parts.train, dataset.features, prediction_scores(proba), dataset.classes)
+        mlflow.log_dict(profile, "baseline/profile.json")
         model_uri = _log_model(booster, parts.train)
 
         if dry_run:

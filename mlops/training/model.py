@@ -65,10 +65,9 @@ def score(proba: np.ndarray, y_true: np.ndarray, n_classes: int) -> dict[str, fl
     return {k: float(v) for k, v in result.items() if math.isfinite(float(v))}
 
 
-def confusion(model: LabelledBooster, frame: pd.DataFrame, y_true: np.ndarray) -> dict[str, Any]:
-    predicted = model.predict_proba(frame).argmax(axis=1)
-    matrix = skm.confusion_matrix(y_true, predicted, labels=list(range(len(model.classes))))
-    return {"labels": model.classes, "rows_are": "actual", "matrix": matrix.tolist()}
+def confusion(proba: np.ndarray, y_true: np.ndarray, classes: list[Any]) -> dict[str, Any]:
+    matrix = skm.confusion_matrix(y_true, proba.argmax(axis=1), labels=list(range(len(classes))))
+    return {"labels": classes, "rows_are": "actual", "matrix": matrix.tolist()}
 
 
 def importance(model: LabelledBooster) -> dict[str, float]:
