@@ -77,12 +77,11 @@ def drift_check(
     scores: np.ndarray | None = None
     performance: dict[str, float] | None = None
     findings: list[str] = []
-    if len(frame) >= model.drift.min_rows:
+    # A missing feature column is reported by decide(); only a scorable window loads the model.
+    if len(frame) >= model.drift.min_rows and all(name in frame.columns for name in profile["features"]):
         champion = load_version(model.name, version)
-        missing = [n for n in champion.feature_names if n not in frame.columns]
-        if not missing:
-            scores = prediction_scores(champion.predict_proba(frame))
-            performance, findings = _performance(champion, frame, model.target)
+        scores = prediction_scores(champion.predict_proba(frame))
+        performance, findings = _performance(champion, frame, model.target)
     report = decide(frame, profile, model.drift, model.promotion, ignore, scores, performance,
                     {k: v for k, v in baseline_metrics.items() if k in (performance or {})})
     report.quality.extend(findings)
