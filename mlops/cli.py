@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -10,16 +11,19 @@ import traceback
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import yaml
 
 from mlops import __version__
 from mlops.config import Config, ModelConfig, load_config, redacted_dump, resolve_path
-from mlops.errors import MlopsError, Terminated
+from mlops.errors import GATE_REJECTED, INTERNAL_ERROR, MlopsError, Terminated
 from mlops.logs import configure_logging
 from mlops.metrics import JobMetrics
+
+if TYPE_CHECKING:
+    from mlops.tracking import Tracking
 
 log = logging.getLogger("mlops")
 DATE = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"])
@@ -30,12 +34,23 @@ class State:
         self.config_path = config_path
         self.verbose = verbose
         self._config: Config | None = None
+        self._tracking: Tracking | None = None
 
     @property
     def config(self) -> Config:
         if self._config is None:
             self._config = load_config(resolve_path(self.config_path))
         return self._config
+
+    @property
+    def tracking(self) -> Tracking:
+        """The process's one MLflow client, its HTTP waits bounded by the config's timeouts."""
+        if self._tracking is None:
+            from mlops.tracking import Tracking, configure_http
+
+            configure_http(self.config.timeouts)
+            self._tracking = Tracking(self.config.tracking)
+        return self._tracking
 
 
 class MlopsGroup(click.Group):
@@ -51,15 +66,13 @@ class MlopsGroup(click.Group):
             sys.exit(Terminated.exit_code)
         except MlopsError as exc:
             _fail(ctx, exc, str(exc), exc.exit_code)
-        except Exception as exc:
-            from mlflow.exceptions import MlflowException
+        except Exception as exc:  # a defect in mlops: exit 70, which Kubernetes does not retry
+            _fail(ctx, exc, internal_error(exc), INTERNAL_ERROR)
 
-            from mlops.registry import translate
 
-            if isinstance(exc, MlflowException):
-                mapped = translate(exc, "MLflow")
-                _fail(ctx, exc, str(mapped), mapped.exit_code)
-            _fail(ctx, exc, f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", 1)
+def internal_error(exc: BaseException) -> str:
+    first = str(exc).splitlines()[0][:300] if str(exc) else ""
+    return f"internal error (a defect in mlops, please report it with --verbose output): {type(exc).__name__}: {first}"
 
 
 def _fail(ctx: click.Context, exc: BaseException, message: str, code: int) -> None:
@@ -93,10 +106,15 @@ def _job_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+# Severity of a model's exit code when several models fail in one run: the highest wins.
+_SEVERITY = {0: 0, 1: 1, 2: 2, INTERNAL_ERROR: 3}
+
+
 def _each_model(state: State, job: str, name: str | None, all_models: bool, model_index: int | None,
-                run_one: Callable[[ModelConfig, JobMetrics], str]) -> None:
+                run_one: Callable[[ModelConfig, JobMetrics], tuple[str, MlopsError | None]]) -> None:
     """Run a job for each selected model: every model is attempted even when one fails, each
-    pushes its metrics, and the exit code reports the failures (1 if any may pass on retry)."""
+    pushes its metrics, each failure line names its model, and the exit code is the most
+    severe of theirs. Stdout carries only the results: anything a library prints goes to stderr."""
     from mlops.jobs.common import install_sigterm_handler, select_models
     from mlops.metrics import observed
 
@@ -105,21 +123,27 @@ def _each_model(state: State, job: str, name: str | None, all_models: bool, mode
     if model_index is not None and (name is not None or all_models):
         model_index = None
     models = select_models(state.config, name, all_models, model_index)
-    failures: list[MlopsError] = []
+    worst = 0
     for model in models:
+        code, message = 0, ""
+        failure: BaseException | None = None
         try:
-            with observed(job, model.name) as metrics:
-                line = run_one(model, metrics)
+            with contextlib.redirect_stdout(sys.stderr), observed(job, model.name) as metrics:
+                line, failure = run_one(model, metrics)
+            click.echo(line)
         except MlopsError as exc:
-            if len(models) == 1:
-                raise
-            click.echo(f"error: {model.name}: {exc}", err=True)
-            failures.append(exc)
-            continue
-        click.echo(line)
-    if failures:
-        # Finished models are skipped by run key (retrain) or replaced (predict) on the retry.
-        sys.exit(1 if any(f.exit_code == 1 for f in failures) else 2)
+            failure = exc
+        except Exception as exc:
+            code, message, failure = INTERNAL_ERROR, internal_error(exc), exc
+        if failure is not None:
+            code = code or getattr(failure, "exit_code", INTERNAL_ERROR)
+            message = message or str(failure)
+            if state.verbose:
+                traceback.print_exception(failure, file=sys.stderr)
+            click.echo(f"error: {model.name}: {message}", err=True)
+            worst = max(worst, code, key=lambda c: _SEVERITY.get(c, 3))
+    if worst:
+        sys.exit(worst)
 
 
 @main.command()
@@ -136,10 +160,10 @@ def retrain(state: State, name: str | None, all_models: bool, model_index: int |
 
     moment = as_of_moment(as_of)
 
-    def run_one(model: ModelConfig, metrics: JobMetrics) -> str:
-        result = run_retrain(state.config, model, moment, run_key, dry_run)
+    def run_one(model: ModelConfig, metrics: JobMetrics) -> tuple[str, MlopsError | None]:
+        result = run_retrain(state.config, model, moment, run_key, dry_run, state.tracking)
         retrain_metrics(metrics, result)
-        return _describe_retrain(result.summary())
+        return _describe_retrain(result.summary()), None
 
     _each_model(state, "retrain", name, all_models, model_index, run_one)
 
@@ -157,16 +181,21 @@ def drift_check(state: State, name: str | None, all_models: bool, model_index: i
     from mlops.jobs.common import as_of_moment
     from mlops.jobs.drift_check import drift_check as run_drift_check
     from mlops.jobs.observe import drift_metrics
+    from mlops.jobs.retrain import retrain as run_retrain
 
     moment = as_of_moment(as_of)
     needed: list[bool] = []
 
-    def run_one(model: ModelConfig, metrics: JobMetrics) -> str:
-        result = run_drift_check(state.config, model, moment, trigger_retrain)
+    def inline_retrain(model: ModelConfig, when: datetime, key: str) -> str:
+        result = run_retrain(state.config, model, when, key, False, state.tracking)
+        return f"inline retrain: v{result.version} {result.outcome}" if result.version else f"inline retrain: {result.outcome}"
+
+    def run_one(model: ModelConfig, metrics: JobMetrics) -> tuple[str, MlopsError | None]:
+        result = run_drift_check(state.config, model, moment, trigger_retrain, state.tracking, inline_retrain)
         drift_metrics(metrics, result)
-        needed.append(result.report.retrain_needed)
         summary = result.summary()
-        return json.dumps(summary) if as_json else _describe_drift(summary)
+        needed.append(bool(summary["retrain_needed"]))
+        return (json.dumps(summary) if as_json else _describe_drift(summary)), getattr(result, "trigger_error", None)
 
     _each_model(state, "drift-check", name, all_models, model_index, run_one)
     if any(needed) and fail_on_drift:
@@ -184,16 +213,20 @@ def predict(state: State, name: str | None, all_models: bool, model_index: int |
 
     moment = as_of_moment(as_of)
 
-    def run_one(model: ModelConfig, metrics: JobMetrics) -> str:
-        result = run_predict(state.config, model, moment)
+    def run_one(model: ModelConfig, metrics: JobMetrics) -> tuple[str, MlopsError | None]:
+        result = run_predict(state.config, model, moment, state.tracking)
         predict_metrics(metrics, result)
+        if result.version is None:
+            return f"{result.model}: no production model yet; nothing scored (run retrain first)", None
         where = f" into {result.written_to}" if result.written_to else " (no rows in the window)"
-        return f"{result.model}: v{result.version} scored {result.rows} rows{where}"
+        return f"{result.model}: v{result.version} scored {result.rows} rows{where}", None
 
     _each_model(state, "predict", name, all_models, model_index, run_one)
 
 
 def _describe_drift(summary: dict[str, Any]) -> str:
+    if summary["version"] is None:
+        return f"{summary['model']}: {summary['outcome']} yet; nothing to check (run retrain first)"
     verdict = "retrain needed" if summary["retrain_needed"] else summary["outcome"]
     lines = [f"{summary['model']} v{summary['version']}: {verdict} (drift share {summary['drift_share']:.0%}, run {summary['run_id']})"]
     lines += [f"  - {r}" for r in summary["reasons"]]
@@ -205,8 +238,9 @@ def _describe_drift(summary: dict[str, Any]) -> str:
 
 def _describe_retrain(summary: dict[str, Any]) -> str:
     outcome, name = summary["outcome"], summary["model"]
-    if outcome == "skipped":
-        return f"{name}: run key already finished (run {summary['run_id']}); nothing registered"
+    if summary.get("resumed"):
+        notes = "".join(f"\n  - {r}" for r in summary["reasons"])
+        return f"{name}: v{summary['version']} {outcome} (resumed: its run key registered it before){notes}"
     metrics = summary.get("metrics") or {}
     figures = ", ".join(f"{k} {metrics[k]:.4f}" for k in ("accuracy", "f1", "roc_auc") if k in metrics)
     if outcome == "dry-run":
@@ -222,9 +256,8 @@ def _describe_retrain(summary: dict[str, Any]) -> str:
 def status(state: State, name: str | None, as_json: bool) -> None:
     """Production and previous versions, metrics, age, last drift result."""
     from mlops.jobs.operate import status as run_status
-    from mlops.registry import Registry
 
-    entries = run_status(state.config, Registry(state.config.tracking), name)
+    entries = run_status(state.config, state.tracking, name)
     if as_json:
         click.echo(json.dumps(entries, indent=2))
         return
@@ -262,11 +295,13 @@ def promote(state: State, name: str, version: int, as_of: datetime | None, force
     """Promote a version through the same gate retrain uses."""
     from mlops.jobs.common import as_of_moment
     from mlops.jobs.operate import promote as run_promote
-    from mlops.registry import Registry
 
-    decision = run_promote(state.config, Registry(state.config.tracking), name, str(version), as_of_moment(as_of), force, reason)
+    with contextlib.redirect_stdout(sys.stderr):
+        decision = run_promote(state.config, state.tracking, name, str(version), as_of_moment(as_of), force, reason)
     verdict = "promoted to production" if decision.promote else "rejected by the gate; nothing changed"
     click.echo(f"{name}: v{version} {verdict}" + "".join(f"\n  - {r}" for r in decision.reasons))
+    if not decision.promote:
+        sys.exit(GATE_REJECTED)
 
 
 @main.command()
@@ -276,10 +311,9 @@ def promote(state: State, name: str, version: int, as_of: datetime | None, force
 def rollback(state: State, name: str, reason: str | None) -> None:
     """Production back to the previous production version."""
     from mlops.jobs.operate import rollback as run_rollback
-    from mlops.registry import Registry
 
     state.config.model(name)
-    new, old = run_rollback(Registry(state.config.tracking), name, reason)
+    new, old = run_rollback(state.config, state.tracking, name, reason)
     click.echo(f"{name}: production is v{new} again; v{old} is now previous")
 
 
@@ -292,9 +326,8 @@ def rollback(state: State, name: str, reason: str | None) -> None:
 def leaderboard(state: State, name: str, metric: str, limit: int, as_json: bool) -> None:
     """Training runs ranked by a holdout metric."""
     from mlops.jobs.operate import leaderboard as run_leaderboard
-    from mlops.registry import Registry
 
-    rows = run_leaderboard(state.config, Registry(state.config.tracking), name, metric, limit)
+    rows = run_leaderboard(state.config, state.tracking, name, metric, limit)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -316,12 +349,12 @@ def compare(state: State, name: str, versions: str, as_of: datetime | None, as_j
     """Registered versions evaluated side by side on the same fresh labelled window."""
     from mlops.jobs.common import as_of_moment
     from mlops.jobs.operate import compare as run_compare
-    from mlops.registry import Registry
 
     chosen = [v.strip() for v in versions.split(",") if v.strip()]
     if not all(v.isdigit() for v in chosen):
         raise click.BadParameter("versions are positive integers, e.g. 3,4,5", param_hint="--versions")
-    rows = run_compare(state.config, Registry(state.config.tracking), name, chosen, as_of_moment(as_of))
+    with contextlib.redirect_stdout(sys.stderr):
+        rows = run_compare(state.config, state.tracking, name, chosen, as_of_moment(as_of))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -28,6 +29,9 @@ LOWER_IS_BETTER = frozenset({"log_loss"})
 # XGBoost parameters the trainer derives from the data; setting them by hand breaks labels.
 RESERVED_PARAMS = ("objective", "num_class", "enable_categorical", "eval_metric")
 
+# Tracking stores MLflow can open from a job: a server (http/https) or a database directly.
+TRACKING_SCHEMES = frozenset({"http", "https", "sqlite", "postgresql", "mysql", "mssql", "file", "databricks"})
+
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,\-?]+$")
@@ -42,6 +46,14 @@ class TrackingConfig(_Strict):
     artifact_location: str = DEFAULT_ARTIFACT_LOCATION
     experiment_prefix: str = "mlops"
 
+    @field_validator("uri")
+    @classmethod
+    def _uri(cls, value: str) -> str:
+        scheme = urlsplit(value).scheme.split("+", 1)[0].lower() if "://" in value else ""
+        if scheme and scheme not in TRACKING_SCHEMES:
+            raise ValueError(f"unknown scheme {scheme!r} in {redact_uri(value)!r}; use one of {', '.join(sorted(TRACKING_SCHEMES))}")
+        return value
+
     @field_validator("experiment_prefix")
     @classmethod
     def _prefix(cls, value: str) -> str:
@@ -52,6 +64,24 @@ class TrackingConfig(_Strict):
     @property
     def embedded(self) -> bool:
         return self.uri.startswith("sqlite:") or "://" not in self.uri
+
+
+class TimeoutsConfig(_Strict):
+    """Bounded waits: a hung dependency fails the job with exit 1 in about a minute, not hours."""
+
+    connect_seconds: float = Field(default=10.0, gt=0, le=600)
+    request_seconds: float = Field(default=20.0, gt=0, le=3600)  # one MLflow request or S3 read
+    request_retries: int = Field(default=2, ge=0, le=10)  # MLflow's retries of a failed request
+    statement_seconds: float = Field(default=120.0, gt=0, le=86400)  # one PostgreSQL statement
+
+
+class LocksConfig(_Strict):
+    """How promotions of one model are serialised (see mlops.locking)."""
+
+    kind: Literal["auto", "file", "kubernetes"] = "auto"
+    directory: str = Field(default_factory=lambda: str(Path(tempfile.gettempdir()) / "mlops-locks"))
+    lease_seconds: int = Field(default=60, ge=15, le=3600)
+    wait_seconds: float = Field(default=1800.0, ge=0, le=86400)
 
 
 class SourceConfig(_Strict):
@@ -84,20 +114,61 @@ class SourceConfig(_Strict):
         return self
 
 
+class XGBoostParams(BaseModel):
+    """Types and ranges of the common XGBoost parameters (its documented bounds)."""
+
+    model_config = ConfigDict(extra="allow", strict=False)
+
+    n_estimators: int | None = Field(default=None, ge=1, le=100_000)
+    num_boost_round: int | None = Field(default=None, ge=1, le=100_000)
+    max_depth: int | None = Field(default=None, ge=0, le=64)
+    max_leaves: int | None = Field(default=None, ge=0)
+    max_bin: int | None = Field(default=None, ge=2)
+    learning_rate: float | None = Field(default=None, gt=0.0, le=1.0)
+    eta: float | None = Field(default=None, gt=0.0, le=1.0)
+    subsample: float | None = Field(default=None, gt=0.0, le=1.0)
+    colsample_bytree: float | None = Field(default=None, gt=0.0, le=1.0)
+    colsample_bylevel: float | None = Field(default=None, gt=0.0, le=1.0)
+    colsample_bynode: float | None = Field(default=None, gt=0.0, le=1.0)
+    min_child_weight: float | None = Field(default=None, ge=0.0)
+    gamma: float | None = Field(default=None, ge=0.0)
+    reg_alpha: float | None = Field(default=None, ge=0.0)
+    reg_lambda: float | None = Field(default=None, ge=0.0)
+    alpha: float | None = Field(default=None, ge=0.0)
+    scale_pos_weight: float | None = Field(default=None, gt=0.0)
+    max_delta_step: float | None = Field(default=None, ge=0.0)
+    tree_method: Literal["hist", "approx", "exact", "auto"] | None = None
+    grow_policy: Literal["depthwise", "lossguide"] | None = None
+    nthread: int | None = Field(default=None, ge=0)
+
+    @field_validator("n_estimators", "num_boost_round", "max_depth", "max_leaves", "max_bin", "nthread", mode="before")
+    @classmethod
+    def _whole(cls, value: Any) -> Any:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError("must be a whole number")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> XGBoostParams:
+        given = self.as_dict()
+        reserved = sorted(set(given) & set(RESERVED_PARAMS))
+        if reserved:
+            raise ValueError(f"{', '.join(reserved)} are set by the trainer from the labels; remove them")
+        if "n_estimators" in given and "num_boost_round" in given:
+            raise ValueError("give n_estimators or num_boost_round, not both")
+        return self
+
+    def as_dict(self) -> dict[str, Any]:
+        """The parameters as given (known ones checked, unknown ones passed to XGBoost as they are)."""
+        return {**self.model_dump(exclude_none=True), **(self.model_extra or {})}
+
+
 class TrainingConfig(_Strict):
     window_days: int | None = Field(default=None, gt=0)
     test_fraction: float = Field(default=0.2, gt=0.0, lt=0.9)
     split: Literal["time", "random"] | None = None
     seed: int = 42
-    params: dict[str, Any] = Field(default_factory=lambda: {"max_depth": 6, "learning_rate": 0.1, "n_estimators": 300})
-
-    @field_validator("params")
-    @classmethod
-    def _params(cls, value: dict[str, Any]) -> dict[str, Any]:
-        reserved = sorted(set(value) & set(RESERVED_PARAMS))
-        if reserved:
-            raise ValueError(f"{', '.join(reserved)} are set by the trainer from the labels; remove them")
-        return value
+    params: XGBoostParams = Field(default_factory=lambda: XGBoostParams(max_depth=6, learning_rate=0.1, n_estimators=300))
 
 
 class PromotionConfig(_Strict):
@@ -216,6 +287,8 @@ class ModelConfig(_Strict):
 
 class Config(_Strict):
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig)
+    locks: LocksConfig = Field(default_factory=LocksConfig)
     models: list[ModelConfig]
 
     @model_validator(mode="after")
@@ -359,7 +432,8 @@ def redact_uri(uri: str) -> str:
 def redacted_dump(config: Config) -> dict[str, Any]:
     data = config.model_dump(mode="json")
     data["tracking"]["uri"] = redact_uri(data["tracking"]["uri"])
-    for model in data["models"]:
+    for model, configured in zip(data["models"], config.models, strict=True):
+        model["training"]["params"] = configured.training.params.as_dict()
         model["source"]["uri"] = redact_uri(model["source"]["uri"])
         if model.get("predictions") and model["predictions"].get("uri"):
             model["predictions"]["uri"] = redact_uri(model["predictions"]["uri"])

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Gauge, pushadd_to_gateway
 
+from mlops.config import redact_uri, uri_password
+
 log = logging.getLogger(__name__)
 
 
@@ -50,6 +52,7 @@ HELP = {
     "mlops_candidate_promoted": "1 when the last retrain promoted its candidate, 0 when rejected.",
     "mlops_production_version": "Registered version that holds the production alias.",
     "mlops_predictions_written": "Rows the last predict run scored and wrote.",
+    "mlops_production_missing": "1 when the model has no production version yet (drift-check and predict did nothing).",
 }
 
 
@@ -57,6 +60,17 @@ def push(metrics: JobMetrics, url: str | None = None) -> bool:
     url = url or os.environ.get("MLOPS_PUSHGATEWAY_URL")
     if not url:
         return False
+    try:
+        return _push(metrics, url)
+    except Exception as exc:  # telemetry never changes a job's outcome: a bad URL, a non-HTTP answer, anything
+        message = str(exc).splitlines()[0][:200] if str(exc) else ""
+        if password := uri_password(url):
+            message = message.replace(password, "***")
+        log.warning("could not push metrics to %s (%s: %s)", redact_uri(url), type(exc).__name__, message)
+        return False
+
+
+def _push(metrics: JobMetrics, url: str) -> bool:
     registry = CollectorRegistry()
     for name, value in metrics.values.items():
         Gauge(name, HELP.get(name, name), registry=registry).set(value)
@@ -66,11 +80,7 @@ def push(metrics: JobMetrics, url: str | None = None) -> bool:
         gauge = Gauge(name, HELP.get(name, name), [label], registry=registry)
         for key, value in values.items():
             gauge.labels(key).set(value)
-    try:
-        pushadd_to_gateway(url, job=f"mlops-{metrics.job}", registry=registry, grouping_key={"model": metrics.model}, timeout=10)
-    except OSError as exc:
-        log.warning("could not push metrics to %s: %s", url, exc)
-        return False
+    pushadd_to_gateway(url, job=f"mlops-{metrics.job}", registry=registry, grouping_key={"model": metrics.model}, timeout=10)
     return True
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +35,12 @@ def store_client(uri: str) -> MlflowClient:
     """A client on exactly this store: MlflowClient(uri) alone takes the registry URI from
     MLflow's process-wide setting, which another test may have pointed elsewhere."""
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def read_artifact(client: MlflowClient, run_id: str, path: str) -> str:
+    """An artifact's text, read through this store's client (the package sets no global URI)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        return Path(client.download_artifacts(run_id, path, tmp)).read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="session")

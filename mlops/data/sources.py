@@ -7,13 +7,11 @@ its password.
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import pyarrow as pa
@@ -22,10 +20,10 @@ import pyarrow.csv as pacsv
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from mlops.config import SourceConfig, redact_uri, uri_password
-from mlops.errors import DataError, MlopsError, ServiceUnavailable
-
-T = TypeVar("T")
+from mlops.config import SourceConfig, TimeoutsConfig, redact_uri
+from mlops.data.postgres import with_postgres
+from mlops.data.s3 import s3_client, s3_errors
+from mlops.errors import DataError, MlopsError
 
 
 @dataclass(frozen=True)
@@ -46,8 +44,9 @@ class Window:
 
 
 class Source(ABC):
-    def __init__(self, config: SourceConfig) -> None:
+    def __init__(self, config: SourceConfig, timeouts: TimeoutsConfig | None = None) -> None:
         self.config = config
+        self.timeouts = timeouts or TimeoutsConfig()
         self.uri = redact_uri(config.uri)
 
     def load(self, window: Window | None = None, allow_empty: bool = False) -> pa.Table:
@@ -59,7 +58,7 @@ class Source(ABC):
             table = self._load(window)
         except MlopsError:
             raise
-        except Exception as exc:  # each driver has its own tree; name the source, keep the cause
+        except (OSError, ValueError, pa.ArrowException) as exc:  # unreadable file contents
             raise DataError(f"{self.uri}: cannot read ({_first_line(exc)})") from exc
         ts = self.config.timestamp_column
         if ts and ts not in table.column_names:
@@ -92,27 +91,10 @@ class S3Source(Source):
     """`s3://bucket/key.csv|parquet` through boto3; honours AWS_ENDPOINT_URL, then MLFLOW_S3_ENDPOINT_URL."""
 
     def _load(self, window: Window | None) -> pa.Table:
-        import botocore.exceptions
-
         parts = urlsplit(self.config.uri)
         bucket, key = parts.netloc, parts.path.lstrip("/")
-        client, endpoint = s3_client()
-        try:
-            body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except botocore.exceptions.ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            messages = {
-                "NoSuchBucket": f"bucket {bucket!r} does not exist",
-                "NoSuchKey": f"object {key!r} not found in bucket {bucket!r}",
-                "AccessDenied": "access denied (check the AWS credentials)",
-                "InvalidAccessKeyId": "invalid AWS access key id",
-                "SignatureDoesNotMatch": "AWS secret key rejected",
-            }
-            raise DataError(f"{self.uri}: {messages.get(code, code or str(exc))}") from exc
-        except botocore.exceptions.NoCredentialsError as exc:
-            raise DataError(f"{self.uri}: no AWS credentials found") from exc
-        except (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError) as exc:
-            raise ServiceUnavailable(f"{self.uri}: S3 endpoint unreachable ({endpoint or 'AWS default'})") from exc
+        with s3_errors(self.uri):
+            body = s3_client(self.timeouts).get_object(Bucket=bucket, Key=key)["Body"].read()
         buffer = pa.BufferReader(body)
         if key.lower().endswith(".csv"):
             table = pacsv.read_csv(buffer)
@@ -142,7 +124,7 @@ class PostgresSource(Source):
             cursor.execute(sql)
             return cursor.fetch_arrow_table()
 
-        table: pa.Table = with_postgres(self.config.uri, "query failed", read)
+        table: pa.Table = with_postgres(self.config.uri, "query failed", read, self.timeouts)
         return table
 
     def build_query(self, window: Window | None) -> tuple[str, dict[str, str]]:
@@ -164,9 +146,9 @@ class PostgresSource(Source):
             sql += " WHERE " + " AND ".join(conditions)
         return sql, settings
 
-def open_source(config: SourceConfig) -> Source:
+def open_source(config: SourceConfig, timeouts: TimeoutsConfig | None = None) -> Source:
     kinds: dict[str, type[Source]] = {"postgres": PostgresSource, "s3": S3Source, "file": FileSource}
-    return kinds[config.kind](config)
+    return kinds[config.kind](config, timeouts)
 
 
 def filter_window(table: pa.Table, ts: str | None, window: Window | None, where: str) -> pa.Table:
@@ -207,48 +189,6 @@ def quote_identifier(name: str) -> str:
 def quote_relation(name: str) -> str:
     """`schema.table` or `table`, each part quoted."""
     return ".".join(quote_identifier(part) for part in name.split("."))
-
-
-def s3_client() -> tuple[Any, str | None]:
-    """A boto3 S3 client on AWS_ENDPOINT_URL, else MLFLOW_S3_ENDPOINT_URL (MinIO, moto), else AWS."""
-    import boto3
-
-    endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("MLFLOW_S3_ENDPOINT_URL") or None
-    return boto3.client("s3", endpoint_url=endpoint), endpoint
-
-
-def with_postgres(uri: str, action: str, work: Callable[[Any], T]) -> T:
-    """Run `work(cursor)` on one ADBC connection and commit; driver errors become ours, with
-    the password scrubbed: bad credentials and missing objects exit 2, an unreachable server 1."""
-    import adbc_driver_manager
-    from adbc_driver_postgresql import dbapi
-
-    try:
-        with dbapi.connect(_libpq_uri(uri)) as conn, conn.cursor() as cursor:
-            result = work(cursor)
-            conn.commit()
-            return result
-    except adbc_driver_manager.Error as exc:
-        raise _postgres_error(uri, action, exc) from exc
-
-
-def _postgres_error(uri: str, action: str, exc: Exception) -> MlopsError:
-    where = redact_uri(uri)
-    message = _first_line(exc)
-    if password := uri_password(uri):
-        message = message.replace(password, "***")
-    lowered = message.lower()
-    if "password authentication failed" in lowered or "no password supplied" in lowered:
-        return DataError(f"{where}: authentication failed (check the user and password)")
-    if "connection refused" in lowered or "could not connect" in lowered or "timeout" in lowered:
-        return ServiceUnavailable(f"{where}: database unreachable ({message})")
-    if "does not exist" in lowered:
-        return DataError(f"{where}: {message}")
-    return DataError(f"{where}: {action} ({message})")
-
-
-def _libpq_uri(uri: str) -> str:
-    return "postgresql://" + uri.split("://", 1)[1] if uri.startswith("postgres://") else uri
 
 
 def _first_line(exc: BaseException) -> str:

@@ -1,4 +1,5 @@
-"""What every job shares: the as-of clock, run keys, MLflow run lifecycle, SIGTERM."""
+"""What every job shares: the as-of clock, run keys, model selection, the MLflow run lifecycle,
+SIGTERM, and the steps more than one job takes (the training data, loading a registered model)."""
 
 from __future__ import annotations
 
@@ -6,19 +7,23 @@ import logging
 import os
 import re
 import signal
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import mlflow
-from mlflow.entities import Run
-from mlflow.exceptions import MlflowException
+import pyarrow as pa
 
-from mlops.config import Config, ModelConfig
-from mlops.errors import Terminated, UsageError
-from mlops.registry import translate
+from mlops.config import Config, ModelConfig, TimeoutsConfig
+from mlops.data.sources import Source, Window, open_source
+from mlops.errors import RegistryError, Terminated, UsageError
+from mlops.tracking import RunInfo, Tracking
+from mlops.training.dataset import Dataset, Split, prepare, split
+from mlops.training.pyfunc_model import BOOSTER_FILE, LabelledBooster
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +70,19 @@ def select_models(config: Config, name: str | None, all_models: bool, index: int
     return [config.model(str(name))]
 
 
+def experiment_name(config: Config, model: ModelConfig) -> str:
+    return f"{config.tracking.experiment_prefix}/{model.name}"
+
+
+def monitoring_experiment(config: Config, model: ModelConfig) -> str:
+    return f"{config.tracking.experiment_prefix}/{model.name}/monitoring"
+
+
 @contextmanager
-def tracked_run(experiment_id: str, run_name: str, tags: dict[str, str]) -> Iterator[Run]:
-    """An MLflow run that always ends: FINISHED, FAILED on any error, KILLED on SIGTERM."""
-    try:
-        run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags)
-    except MlflowException as exc:
-        raise translate(exc, "starting an MLflow run") from exc
+def tracked_run(tracking: Tracking, experiment_id: str, run_name: str, tags: dict[str, str]) -> Iterator[RunInfo]:
+    """An MLflow run that always ends: FINISHED, FAILED on any error, KILLED on SIGTERM. When
+    MLflow itself is gone the run cannot be ended; the next run of the job marks it FAILED."""
+    run = tracking.start_run(experiment_id, run_name, tags)
     status = "FAILED"
     try:
         yield run
@@ -80,10 +91,39 @@ def tracked_run(experiment_id: str, run_name: str, tags: dict[str, str]) -> Iter
         status = "KILLED"
         raise
     finally:
+        tracking.end_run(run.run_id, status)
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    source: Source
+    window: Window
+    table: pa.Table
+    dataset: Dataset
+    parts: Split
+
+
+def load_training_data(model: ModelConfig, as_of: datetime, timeouts: TimeoutsConfig | None = None) -> TrainingData:
+    """The training window at `as_of`, prepared and split: what retrain trains and gates on,
+    and the holdout a manual promotion is judged on."""
+    source = open_source(model.source, timeouts)
+    window = Window.ending(as_of, model.training.window_days)
+    table = source.load(window)
+    dataset = prepare(table, model, source.uri)
+    return TrainingData(source, window, table, dataset, split(dataset, model))
+
+
+def load_version(tracking: Tracking, name: str, version: str) -> LabelledBooster:
+    """A registered version as the booster mlops logged (native format, never unpickled)."""
+    with tempfile.TemporaryDirectory(prefix="mlops-model-") as tmp:
+        folder = tracking.download_version(name, version, Path(tmp))
+        booster = folder / "artifacts" / "booster"
+        if not (booster / BOOSTER_FILE).is_file():
+            raise RegistryError(f"{name} v{version} was not logged by mlops (no artifacts/booster/{BOOSTER_FILE})")
         try:
-            mlflow.end_run(status=status)
-        except Exception as exc:  # the original error matters more than a failed status update
-            log.warning("could not mark run %s %s: %s", run.info.run_id, status, exc)
+            return LabelledBooster.load(booster)
+        except (OSError, ValueError, KeyError) as exc:
+            raise RegistryError(f"{name} v{version}: its model files cannot be read ({exc})") from exc
 
 
 def _raise_terminated(signum: int, frame: FrameType | None) -> None:

@@ -113,7 +113,7 @@ def run_demo(workdir: Path, echo: Callable[[str], None]) -> None:
     from mlops.jobs.common import as_of_moment
     from mlops.jobs.operate import status
     from mlops.jobs.retrain import retrain
-    from mlops.registry import Registry
+    from mlops.tracking import Tracking
 
     started = time.monotonic()
     end = as_of_moment(None)
@@ -121,22 +121,22 @@ def run_demo(workdir: Path, echo: Callable[[str], None]) -> None:
     echo(f"wrote {DAYS} days of synthetic churn data to {paths.data} and the config to {paths.config}")
     config = load_config(paths.config)
     model = config.models[0]
-    registry = Registry(config.tracking)
+    tracking = Tracking(config.tracking)
     for label, as_of in (("before the shift", end - timedelta(days=28)), ("after the shift", end)):
-        result = retrain(config, model, as_of, registry=registry)
+        result = retrain(config, model, as_of, tracking=tracking)
         summary = result.summary()
         echo(f"\nretrain as of {as_of:%Y-%m-%d} ({label}): v{summary['version']} {summary['outcome']}")
         for reason in summary["reasons"]:
             echo(f"  - {reason}")
     from mlops.jobs.drift_check import drift_check
 
-    drift = drift_check(config, model, end, registry=registry).summary()
+    drift = drift_check(config, model, end, tracking=tracking).summary()
     verdict = "retraining needed" if drift["retrain_needed"] else drift["outcome"]
     echo(f"\ndrift check of the last {model.drift.current_window_days} days against production v{drift['version']}: {verdict}")
     for reason in drift["reasons"]:
         echo(f"  - {reason}")
     echo("\nstatus:")
-    for entry in status(config, registry):
+    for entry in status(config, tracking):
         production, previous = entry["production"], entry["previous"]
         echo(f"  {entry['model']}: production v{production['version'] if production else '-'}, "
              f"previous v{previous['version'] if previous else '-'}")

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import logging
 import re
-import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-import mlflow
 import numpy as np
 import pandas as pd
 
@@ -18,15 +16,33 @@ from mlops.config import Config, ModelConfig
 from mlops.data.sources import Window, open_source
 from mlops.drift.check import DriftReport, decide
 from mlops.drift.profile import prediction_scores
-from mlops.errors import RegistryError
-from mlops.jobs.common import tracked_run
-from mlops.jobs.retrain import load_version, retrain
-from mlops.registry import PRODUCTION, Registry, now_iso
+from mlops.errors import MlopsError, RegistryError
+from mlops.jobs.common import load_version, monitoring_experiment, tracked_run
 from mlops.report.html import render
+from mlops.tracking import PRODUCTION, Tracking, now_iso
 from mlops.training.model import evaluate
 from mlops.training.pyfunc_model import LabelledBooster
 
 log = logging.getLogger(__name__)
+
+
+# A stale RUNNING drift-check run: older than any drift check takes (they run in minutes).
+STALE_RUN_SECONDS = 6 * 3600
+# Starts a retrain of one model at an as-of with a run key; given by the caller (jobs never import each other).
+InlineRetrain = Callable[[ModelConfig, datetime, str], str]
+
+
+@dataclass(frozen=True)
+class NoProduction:
+    """No production model yet: an outcome (exit 0, alertable), not a failure."""
+
+    model: str
+    outcome: str = "no production model"
+
+    def summary(self) -> dict[str, Any]:
+        return {"model": self.model, "version": None, "outcome": self.outcome, "retrain_needed": False,
+                "drift_share": None, "drifted_features": [], "reasons": ["no production version yet: run retrain first"],
+                "quality": [], "run_id": None, "triggered": None}
 
 
 @dataclass(frozen=True)
@@ -36,6 +52,7 @@ class DriftResult:
     report: DriftReport
     run_id: str
     triggered: str | None = None
+    trigger_error: MlopsError | None = None  # the drift result stands; the failed trigger is reported beside it
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -49,27 +66,26 @@ class DriftResult:
             "quality": self.report.quality,
             "run_id": self.run_id,
             "triggered": self.triggered,
+            "trigger_error": str(self.trigger_error) if self.trigger_error else None,
         }
 
 
-def monitoring_experiment(config: Config, model: ModelConfig) -> str:
-    return f"{config.tracking.experiment_prefix}/{model.name}/monitoring"
-
-
 def drift_check(
-    config: Config, model: ModelConfig, as_of: datetime, trigger: str = "none", registry: Registry | None = None
-) -> DriftResult:
-    registry = registry or Registry(config.tracking)
-    production = registry.alias(model.name, PRODUCTION)
+    config: Config, model: ModelConfig, as_of: datetime, trigger: str = "none", tracking: Tracking | None = None,
+    inline_retrain: InlineRetrain | None = None,
+) -> DriftResult | NoProduction:
+    tracking = tracking or Tracking(config.tracking)
+    production = tracking.alias(model.name, PRODUCTION)
     if production is None:
-        raise RegistryError(f"model {model.name!r} has no production version to check drift against; run retrain first")
-    version = str(production.version)
+        log.warning("%s: no production version to check drift against; run retrain first", model.name)
+        return NoProduction(model.name)
+    version = production.version
     if not production.run_id:
         raise RegistryError(f"{model.name} v{version} has no training run, so no baseline profile")
-    profile = registry.load_json(production.run_id, "baseline/profile.json")
-    baseline_metrics = dict(registry.run(production.run_id).data.metrics)
+    profile = tracking.load_json(production.run_id, "baseline/profile.json")
+    baseline_metrics = dict(tracking.run(production.run_id).metrics)
 
-    source = open_source(model.source)
+    source = open_source(model.source, config.timeouts)
     window = Window.ending(as_of, model.drift.current_window_days)
     frame = source.load(window, allow_empty=True).to_pandas()
     ignore = {model.target, *model.source.id_columns, *([model.source.timestamp_column] if model.source.timestamp_column else [])}
@@ -79,37 +95,41 @@ def drift_check(
     findings: list[str] = []
     # A missing feature column is reported by decide(); only a scorable window loads the model.
     if len(frame) >= model.drift.min_rows and all(name in frame.columns for name in profile["features"]):
-        champion = load_version(model.name, version)
+        champion = load_version(tracking, model.name, version)
         scores = prediction_scores(champion.predict_proba(frame))
         performance, findings = _performance(champion, frame, model.target)
     report = decide(frame, profile, model.drift, model.promotion, ignore, scores, performance,
                     {k: v for k, v in baseline_metrics.items() if k in (performance or {})})
     report.quality.extend(findings)
 
-    experiment_id = registry.experiment_id(monitoring_experiment(config, model))
+    experiment_id = tracking.experiment_id(monitoring_experiment(config, model))
+    tracking.fail_stale_runs(experiment_id, "drift-check", model.name, older_than_seconds=STALE_RUN_SECONDS)
     tags = {"mlops.job": "drift-check", "mlops.model": model.name, "model_version": version,
             "drift_outcome": report.outcome, "retrain_needed": str(report.retrain_needed).lower(),
             "data.source": source.uri, "data.window_start": window.start.isoformat() if window.start else "",
             "data.window_end": window.end.isoformat()}
-    with tracked_run(experiment_id, f"drift-check-{as_of:%Y%m%d}", tags) as run:
-        mlflow.log_metrics(_metrics(report))
+    with tracked_run(tracking, experiment_id, f"drift-check-{as_of:%Y%m%d}", tags) as run:
+        tracking.log_metrics(run.run_id, _metrics(report))
         data = report.to_dict(histograms=True)
         data.update(model=model.name, version=version, as_of=as_of.isoformat(), window=window.describe())
-        mlflow.log_dict(data, "drift_report.json")
-        with tempfile.TemporaryDirectory() as tmp:
-            page = Path(tmp) / "drift_report.html"
-            page.write_text(render(data, f"Drift check: {model.name} v{version}, {window.describe()}"), encoding="utf-8")
-            mlflow.log_artifact(str(page))
-        registry.tag_version(model.name, version, {"last_drift_check_at": now_iso(),
+        tracking.log_dict(run.run_id, data, "drift_report.json")
+        page = render(data, f"Drift check: {model.name} v{version}, {window.describe()}")
+        tracking.log_text(run.run_id, page, "drift_report.html")
+        tracking.tag_version(model.name, version, {"last_drift_check_at": now_iso(),
                                                    "last_drift_share": f"{report.drift_share:.4f}",
                                                    "last_drift_outcome": report.outcome})
-    # After the monitoring run has ended: an inline retrain starts MLflow runs of its own.
-    triggered = None
+    # After the monitoring run has ended: an inline retrain starts MLflow runs of its own. Its
+    # failure does not take the drift result with it: both are reported, the failure sets the exit.
+    triggered, trigger_error = None, None
     if report.retrain_needed and trigger != "none":
-        triggered = _trigger(config, model, as_of, trigger, registry)
-        registry.tag_run(run.info.run_id, {"triggered": triggered or "already triggered today"})
+        try:
+            triggered = _trigger(model, as_of, trigger, inline_retrain)
+        except MlopsError as exc:
+            trigger_error = exc
+            triggered = f"{trigger} retrain failed: {exc}"
+        tracking.set_run_tags(run.run_id, {"triggered": (triggered or "already triggered today")[:5000]})
     log.info("%s v%s: %s; %s", model.name, version, report.outcome, "; ".join(report.reasons) or "no reasons")
-    return DriftResult(model.name, version, report, run.info.run_id, triggered)
+    return DriftResult(model.name, version, report, run.run_id, triggered, trigger_error)
 
 
 def _performance(model: LabelledBooster, frame: pd.DataFrame, target: str) -> tuple[dict[str, float] | None, list[str]]:
@@ -150,10 +170,11 @@ def _metric_name(feature: str) -> str:
     return re.sub(r"[^A-Za-z0-9_\-. /]", "_", feature)[:200]
 
 
-def _trigger(config: Config, model: ModelConfig, as_of: datetime, how: str, registry: Registry) -> str | None:
+def _trigger(model: ModelConfig, as_of: datetime, how: str, inline_retrain: InlineRetrain | None) -> str | None:
     if how == "inline":
-        result = retrain(config, model, as_of, run_key=f"drift:{as_of:%Y-%m-%d}", registry=registry)
-        return f"inline retrain: v{result.version} {result.outcome}" if result.version else f"inline retrain: {result.outcome}"
+        if inline_retrain is None:
+            raise RegistryError("--trigger-retrain inline needs a retrain step from the caller")
+        return inline_retrain(model, as_of, f"drift:{as_of:%Y-%m-%d}")
     from mlops.trigger import create_retrain_job
 
     name = create_retrain_job(model.name, as_of)

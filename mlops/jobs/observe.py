@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mlops.jobs.drift_check import DriftResult
+from mlops.jobs.drift_check import DriftResult, NoProduction
 from mlops.jobs.predict import PredictResult
 from mlops.jobs.retrain import RetrainResult
 from mlops.metrics import JobMetrics
@@ -21,7 +21,11 @@ def retrain_metrics(metrics: JobMetrics, result: RetrainResult) -> None:
         metrics.set("mlops_production_version", float(production))
 
 
-def drift_metrics(metrics: JobMetrics, result: DriftResult) -> None:
+def drift_metrics(metrics: JobMetrics, result: DriftResult | NoProduction) -> None:
+    if isinstance(result, NoProduction):
+        metrics.set("mlops_production_missing", 1.0)
+        return
+    metrics.set("mlops_production_missing", 0.0)
     report = result.report
     metrics.set("mlops_drift_share", report.drift_share)
     metrics.set("mlops_retrain_needed", 1.0 if report.retrain_needed else 0.0)
@@ -34,4 +38,6 @@ def drift_metrics(metrics: JobMetrics, result: DriftResult) -> None:
 
 def predict_metrics(metrics: JobMetrics, result: PredictResult) -> None:
     metrics.set("mlops_predictions_written", result.rows)
-    metrics.set("mlops_production_version", float(result.version))
+    metrics.set("mlops_production_missing", 1.0 if result.version is None else 0.0)
+    if result.version is not None:
+        metrics.set("mlops_production_version", float(result.version))

@@ -10,29 +10,32 @@ import numpy as np
 from mlops.config import LOWER_IS_BETTER, Config, ModelConfig
 from mlops.data.sources import Window, open_source
 from mlops.errors import RegistryError, UsageError
-from mlops.jobs.retrain import champion_metrics, experiment_name, load_training_data, load_version
+from mlops.jobs.champion import champion_metrics
+from mlops.jobs.common import experiment_name, load_training_data, load_version
+from mlops.locking import promotion_lock
 from mlops.promotion.gate import Decision, decide
-from mlops.registry import PREVIOUS, PRODUCTION, Registry, actor
+from mlops.tracking import PREVIOUS, PRODUCTION, Tracking, actor, move_production, repair
+from mlops.tracking import rollback as rollback_aliases
 from mlops.training.dataset import prepare
 from mlops.training.model import evaluate
 
 METRIC_KEYS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
 
 
-def status(config: Config, registry: Registry, name: str | None = None) -> list[dict[str, Any]]:
+def status(config: Config, tracking: Tracking, name: str | None = None) -> list[dict[str, Any]]:
     models = [config.model(name)] if name else config.models
-    return [_model_status(registry, m) for m in models]
+    return [_model_status(tracking, m) for m in models]
 
 
-def _model_status(registry: Registry, model: ModelConfig) -> dict[str, Any]:
+def _model_status(tracking: Tracking, model: ModelConfig) -> dict[str, Any]:
     entry: dict[str, Any] = {"model": model.name}
     for alias in (PRODUCTION, PREVIOUS):
-        found = registry.alias(model.name, alias)
+        found = tracking.alias(model.name, alias)
         if found is None:
             entry[alias] = None
             continue
-        info: dict[str, Any] = {"version": str(found.version), "run_id": found.run_id}
-        tags = dict(found.tags or {})
+        info: dict[str, Any] = {"version": found.version, "run_id": found.run_id}
+        tags = found.tags
         for key in ("promoted_at", "archived_at", "gate_decision", "last_drift_check_at", "last_drift_share",
                     "last_drift_outcome", "last_predict_at", "last_predict_rows", "run_key"):
             if key in tags:
@@ -41,95 +44,100 @@ def _model_status(registry: Registry, model: ModelConfig) -> dict[str, Any]:
             promoted = datetime.fromisoformat(tags["promoted_at"])
             info["age_days"] = round((datetime.now(UTC) - promoted).total_seconds() / 86400, 1)
         if found.run_id:
-            run = registry.run(found.run_id)
-            info["metrics"] = {k: round(v, 4) for k, v in run.data.metrics.items() if k in METRIC_KEYS}
-            info["trained_as_of"] = run.data.tags.get("data.as_of")
+            run = tracking.run(found.run_id)
+            info["metrics"] = {k: round(v, 4) for k, v in run.metrics.items() if k in METRIC_KEYS}
+            info["trained_as_of"] = run.tags.get("data.as_of")
         entry[alias] = info
     return entry
 
 
-def holdout(model: ModelConfig, as_of: datetime) -> tuple[Any, Any, list[Any]]:
+def holdout(config: Config, model: ModelConfig, as_of: datetime) -> tuple[Any, Any, list[Any]]:
     """The holdout retrain would use at `as_of`: the fresh labelled data a manual promotion is judged on."""
-    data = load_training_data(model, as_of)
+    data = load_training_data(model, as_of, config.timeouts)
     return data.parts.test, data.parts.y_test, data.dataset.classes
 
 
 def promote(
-    config: Config, registry: Registry, name: str, version: str, as_of: datetime, force: bool, reason: str | None
+    config: Config, tracking: Tracking, name: str, version: str, as_of: datetime, force: bool, reason: str | None
 ) -> Decision:
+    """Through the same gate as retrain, under the same lock; a rejection changes no alias."""
     model = config.model(name)
-    registry.version(name, version)  # exists, or RegistryError
-    current = registry.alias(name, PRODUCTION)
-    if current is not None and str(current.version) == version:
-        raise UsageError(f"{name} v{version} is already production")
-    stamp = {"promoted_by": actor(), "promote_reason": reason or ""}
-    if force:
-        decision = Decision(True, [f"forced by {actor()}: {reason or 'no reason given'}"], {}, forced=True)
-    else:
-        frame, y_true, classes = holdout(model, as_of)
-        candidate = load_version(name, version)
-        if candidate.classes != classes:
-            raise UsageError(f"{name} v{version} predicts {candidate.classes}, the data holds {classes}; use --force to override")
-        metrics = evaluate(candidate, frame, y_true)
-        champ_version, champ, error = champion_metrics(registry, name, frame, y_true, classes)
-        decision = decide(metrics, model.promotion, champ, champ_version, error)
-        if not decision.promote:
-            registry.tag_version(name, version, {"manual_gate_decision": "rejected", "manual_gate_reasons": decision.reasons_text})
-            return decision
-    expected = str(current.version) if current is not None else None
-    registry.move_production(name, version, expected, {**stamp, "gate_decision": "forced" if force else "promoted",
-                                                        "gate_reasons": decision.reasons_text})
+    tracking.version(name, version)  # exists, or RegistryError
+    with promotion_lock(config.locks, tracking.describe(), name):
+        repair(tracking, name)
+        current = tracking.alias(name, PRODUCTION)
+        if current is not None and current.version == version:
+            raise UsageError(f"{name} v{version} is already production")
+        stamp = {"promoted_by": actor(), "promote_reason": reason or ""}
+        if force:
+            decision = Decision(True, [f"forced by {actor()}: {reason or 'no reason given'}"], {}, forced=True)
+        else:
+            frame, y_true, classes = holdout(config, model, as_of)
+            candidate = load_version(tracking, name, version)
+            if candidate.classes != classes:
+                raise UsageError(f"{name} v{version} predicts {candidate.classes}, the data holds {classes}; use --force to override")
+            metrics = evaluate(candidate, frame, y_true)
+            champion = champion_metrics(tracking, name, frame, y_true, classes)
+            decision = decide(metrics, model.promotion, champion.metrics, champion.version, champion.error)
+            if not decision.promote:
+                tracking.tag_version(name, version, {"manual_gate_decision": "rejected",
+                                                     "manual_gate_reasons": decision.reasons_text})
+                return decision
+        expected = current.version if current is not None else None
+        move_production(tracking, name, version, expected, {**stamp, "gate_decision": "forced" if force else "promoted",
+                                                            "gate_reasons": decision.reasons_text})
     return decision
 
 
-def rollback(registry: Registry, name: str, reason: str | None) -> tuple[str, str]:
-    return registry.rollback(name, {"rolled_back_by": actor(), "rollback_reason": reason or ""})
+def rollback(config: Config, tracking: Tracking, name: str, reason: str | None) -> tuple[str, str]:
+    with promotion_lock(config.locks, tracking.describe(), name):
+        return rollback_aliases(tracking, name, {"rolled_back_by": actor(), "rollback_reason": reason or ""})
 
 
-def leaderboard(config: Config, registry: Registry, name: str, metric: str, limit: int) -> list[dict[str, Any]]:
+def leaderboard(config: Config, tracking: Tracking, name: str, metric: str, limit: int) -> list[dict[str, Any]]:
     model = config.model(name)
     if metric not in METRIC_KEYS:
         raise UsageError(f"--metric must be one of {', '.join(METRIC_KEYS)}")
-    experiment_id = registry.experiment_id(experiment_name(config, model))
+    experiment_id = tracking.experiment_id(experiment_name(config, model))
     order = "ASC" if metric in LOWER_IS_BETTER else "DESC"
-    runs = registry.search_runs(experiment_id, f"metrics.{metric} {order}", limit)
+    runs = tracking.search_runs(experiment_id, "attributes.status = 'FINISHED'", [f"metrics.{metric} {order}"], limit)
     aliases = {}
     for alias in (PRODUCTION, PREVIOUS):
-        found = registry.alias(name, alias)
+        found = tracking.alias(name, alias)
         if found is not None:
-            aliases[str(found.version)] = alias
+            aliases[found.version] = alias
     rows = []
     for rank, run in enumerate(runs, start=1):
-        version = run.data.tags.get("registered_version")
+        version = run.tags.get("registered_version")
         rows.append({
             "rank": rank,
-            "run_id": run.info.run_id,
-            "started": datetime.fromtimestamp(run.info.start_time / 1000, tz=UTC).isoformat(timespec="seconds"),
-            "as_of": run.data.tags.get("data.as_of"),
+            "run_id": run.run_id,
+            "started": datetime.fromtimestamp(run.start_time / 1000, tz=UTC).isoformat(timespec="seconds"),
+            "as_of": run.tags.get("data.as_of"),
             "version": version,
             "alias": aliases.get(version or "", ""),
-            "decision": run.data.tags.get("gate_decision", "dry-run" if run.data.tags.get("mlops.dry_run") == "true" else ""),
-            "metrics": {k: round(v, 4) for k, v in run.data.metrics.items() if k in METRIC_KEYS},
+            "decision": run.tags.get("gate_decision", "dry-run" if run.tags.get("mlops.dry_run") == "true" else ""),
+            "metrics": {k: round(v, 4) for k, v in run.metrics.items() if k in METRIC_KEYS},
         })
     if not rows:
         raise RegistryError(f"no finished runs for {name!r} in experiment {experiment_name(config, model)!r}")
     return rows
 
 
-def compare(config: Config, registry: Registry, name: str, versions: list[str], as_of: datetime) -> list[dict[str, Any]]:
+def compare(config: Config, tracking: Tracking, name: str, versions: list[str], as_of: datetime) -> list[dict[str, Any]]:
     """Registered versions scored side by side on the same fresh labelled rows: the last
     `drift.current_window_days` before `as_of`, which no version trained on if it is recent."""
     model = config.model(name)
     if not versions:
         raise UsageError("--versions needs at least one version")
-    source = open_source(model.source)
+    source = open_source(model.source, config.timeouts)
     window = Window.ending(as_of, model.drift.current_window_days)
     dataset = prepare(source.load(window), model, source.uri)
-    aliases = {str(v.version): a for a in (PRODUCTION, PREVIOUS) if (v := registry.alias(name, a)) is not None}
+    aliases = {v.version: a for a in (PRODUCTION, PREVIOUS) if (v := tracking.alias(name, a)) is not None}
     rows = []
     for version in versions:
-        registry.version(name, version)
-        scorer = load_version(name, version)
+        tracking.version(name, version)
+        scorer = load_version(tracking, name, version)
         index = {c: i for i, c in enumerate(scorer.classes)}
         codes = np.array([index.get(dataset.classes[code], -1) for code in dataset.labels])
         known = codes >= 0

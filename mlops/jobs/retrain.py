@@ -1,4 +1,15 @@
-"""The weekly job: train on the window, gate against thresholds and the champion, register, promote."""
+"""The weekly job: train on the window, gate against thresholds and the champion, register, promote.
+
+Safe under faults by construction:
+- the whole job holds the model's promotion lock, so promotions of one model are serialised and
+  any RUNNING retrain run of the model found under the lock is a dead one (marked FAILED);
+- a run key maps to at most one registered version: a retry of a key that already registered
+  resumes that version's recorded decision instead of training a twin;
+- every input of the gate is read before anything is registered, and a transient failure of
+  any of them (the champion's model, the holdout, the registry) aborts with exit 1;
+- the decision is uploaded (gate.json, run tags) before registration, and the version is created
+  with its decision tags in one call; the alias move is last and recoverable (tracking.aliases).
+"""
 
 from __future__ import annotations
 
@@ -7,42 +18,42 @@ import json
 import logging
 import os
 import tempfile
-import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import mlflow
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-from mlflow.models import infer_signature
 
 from mlops.config import Config, ModelConfig
-from mlops.data.sources import Source, Window, open_source
 from mlops.drift.profile import build_profile, prediction_scores
-from mlops.errors import RegistryError
-from mlops.jobs.common import default_run_key, tracked_run
+from mlops.errors import ProductionMoved, RegistryError
+from mlops.jobs.champion import champion_metrics
+from mlops.jobs.common import default_run_key, experiment_name, load_training_data, tracked_run
+from mlops.locking import promotion_lock
 from mlops.promotion.gate import Decision, decide
-from mlops.registry import PRODUCTION, ProductionMoved, Registry, actor
+from mlops.tracking import PRODUCTION, RunInfo, Tracking, VersionInfo, actor, move_production, repair
 from mlops.training import pyfunc_model
-from mlops.training.dataset import Dataset, Split, fingerprint, prepare, split
-from mlops.training.model import confusion, evaluate, importance, score, train
+from mlops.training.dataset import fingerprint
+from mlops.training.model import confusion, importance, score, train
 from mlops.training.pyfunc_model import LabelledBooster
 
 log = logging.getLogger(__name__)
 PROMOTION_ATTEMPTS = 3
+Outcome = Literal["promoted", "rejected", "skipped", "dry-run"]
 
 
 @dataclass(frozen=True)
 class RetrainResult:
     model: str
-    outcome: str  # promoted | rejected | skipped | dry-run
+    outcome: Outcome
     run_id: str | None
     version: str | None = None
     decision: Decision | None = None
     metrics: dict[str, float] | None = None
+    resumed: bool = False  # the run key had registered this version before; nothing was trained
+    notes: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -51,31 +62,9 @@ class RetrainResult:
             "run_id": self.run_id,
             "version": self.version,
             "metrics": self.metrics,
-            "reasons": self.decision.reasons if self.decision else [],
+            "resumed": self.resumed,
+            "reasons": self.decision.reasons if self.decision else self.notes,
         }
-
-
-@dataclass(frozen=True)
-class TrainingData:
-    source: Source
-    window: Window
-    table: pa.Table
-    dataset: Dataset
-    parts: Split
-
-
-def load_training_data(model: ModelConfig, as_of: datetime) -> TrainingData:
-    """The training window at `as_of`, prepared and split: what retrain trains and gates on,
-    and the holdout a manual promotion is judged on."""
-    source = open_source(model.source)
-    window = Window.ending(as_of, model.training.window_days)
-    table = source.load(window)
-    dataset = prepare(table, model, source.uri)
-    return TrainingData(source, window, table, dataset, split(dataset, model))
-
-
-def experiment_name(config: Config, model: ModelConfig) -> str:
-    return f"{config.tracking.experiment_prefix}/{model.name}"
 
 
 def retrain(
@@ -84,17 +73,68 @@ def retrain(
     as_of: datetime,
     run_key: str | None = None,
     dry_run: bool = False,
-    registry: Registry | None = None,
+    tracking: Tracking | None = None,
 ) -> RetrainResult:
-    registry = registry or Registry(config.tracking)
+    tracking = tracking or Tracking(config.tracking)
     key = run_key or default_run_key("retrain", as_of)
-    experiment_id = registry.experiment_id(experiment_name(config, model))
-    done = registry.finished_run(experiment_id, key)
-    if done is not None and not dry_run:
-        log.info("run key %s already finished as run %s; nothing to do", key, done.info.run_id)
-        return RetrainResult(model.name, "skipped", done.info.run_id)
+    experiment_id = tracking.experiment_id(experiment_name(config, model))
+    if dry_run:  # registers nothing, so it needs no lock and carries no run key
+        return _train(config, model, as_of, key, tracking, experiment_id, dry_run=True)
+    with promotion_lock(config.locks, tracking.describe(), model.name):
+        repair(tracking, model.name)
+        registered = version_of_key(tracking, model.name, key)
+        tracking.fail_stale_runs(experiment_id, "retrain", model.name, keep=registered.run_id if registered else None)
+        if registered is not None:
+            return _resume(tracking, model, registered)
+        return _train(config, model, as_of, key, tracking, experiment_id, dry_run=False)
 
-    data = load_training_data(model, as_of)
+
+def version_of_key(tracking: Tracking, name: str, key: str) -> VersionInfo | None:
+    """The version a run key registered. A request retried after a lost answer can leave a twin;
+    the lowest version is the key's, and a twin with no alias is removed."""
+    found = tracking.versions_tagged(name, "run_key", key)
+    if not found:
+        return None
+    keep, twins = found[0], found[1:]
+    held = {v.version for alias in (PRODUCTION, "previous") if (v := tracking.alias(name, alias)) is not None}
+    for twin in twins:
+        if twin.version in held:
+            log.warning("%s v%s repeats run key %s but holds an alias; left in place", name, twin.version, key)
+            continue
+        log.warning("%s v%s repeats run key %s of v%s; deleting the twin", name, twin.version, key, keep.version)
+        tracking.delete_version(name, twin.version)
+    return keep
+
+
+def _resume(tracking: Tracking, model: ModelConfig, registered: VersionInfo) -> RetrainResult:
+    """Finish what the run that registered this key decided, without training again."""
+    name, version, tags = model.name, registered.version, registered.tags
+    if registered.run_id and tracking.run(registered.run_id).status == "RUNNING":
+        tracking.set_run_tags(registered.run_id, {"mlops.completed_by": "a retry of its run key"})
+        tracking.end_run(registered.run_id, "FINISHED")
+    notes = [f"run key {tags.get('run_key')} registered v{version} before; resumed its decision, trained nothing"]
+    outcome: Outcome = "rejected"
+    if tags.get("gate_decision") == "promoted":
+        current = tracking.alias(name, PRODUCTION)
+        current_version = current.version if current else None
+        if current_version == version:
+            outcome = "promoted"
+        elif current_version == (tags.get("gate_champion_version") or None):
+            move_production(tracking, name, version, current_version, {"promoted_by": actor()})
+            outcome = "promoted"
+            notes.append(f"completed the interrupted promotion of v{version}")
+        else:
+            outcome = "skipped"
+            notes.append(f"v{version} passed against v{tags.get('gate_champion_version') or 'none'}, "
+                         f"but production is v{current_version} now; not promoted without a new comparison")
+    notes.append(tags.get("gate_reasons", ""))
+    log.info("%s: %s", name, "; ".join(n for n in notes if n))
+    return RetrainResult(name, outcome, registered.run_id, version, resumed=True, notes=[n for n in notes if n])
+
+
+def _train(config: Config, model: ModelConfig, as_of: datetime, key: str, tracking: Tracking, experiment_id: str,
+           dry_run: bool) -> RetrainResult:
+    data = load_training_data(model, as_of, config.timeouts)
     source, window, table, dataset, parts = data.source, data.window, data.table, data.dataset, data.parts
     log.info("loaded %d rows from %s %s; %d train, %d holdout (%s split)", table.num_rows, source.uri,
              window.describe(), len(parts.y_train), len(parts.y_test), parts.method)
@@ -103,8 +143,9 @@ def retrain(
     tags = {"mlops.job": "retrain", "mlops.model": model.name, "mlops.dry_run": str(dry_run).lower()}
     if not dry_run:
         tags["run_key"] = key
-    with tracked_run(experiment_id, f"retrain-{as_of:%Y%m%d}", tags) as run:
-        lineage = {
+    with tracked_run(tracking, experiment_id, f"retrain-{as_of:%Y%m%d}", tags) as run:
+        run_id = run.run_id
+        tracking.set_run_tags(run_id, {
             "data.source": source.uri,
             "data.table": model.source.table or "",
             "data.query": (model.source.query or "")[:4000],
@@ -116,92 +157,74 @@ def retrain(
             "data.split_boundary": parts.boundary or "",
             "image": os.environ.get("MLOPS_IMAGE", ""),
             "git_sha": os.environ.get("MLOPS_GIT_SHA", ""),
-        }
-        mlflow.set_tags(lineage)
-        mlflow.log_params({
-            **{f"xgb.{k}": v for k, v in model.training.params.items()},
+        })
+        params = model.training.params.as_dict()
+        tracking.log_params(run_id, {
+            **{f"xgb.{k}": v for k, v in params.items()},
             "seed": model.training.seed,
             "test_fraction": model.training.test_fraction,
             "window_days": model.training.window_days,
             "features": ",".join(dataset.feature_names)[:6000],
             "classes": json.dumps(dataset.classes)[:6000],
         })
-        booster = train(dataset, parts, model.training.params, model.training.seed)
+        booster = train(dataset, parts, params, model.training.seed)
         proba = booster.predict_proba(parts.test)  # once: metrics, confusion matrix and profile scores
         metrics = score(proba, parts.y_test, len(dataset.classes))
-        mlflow.log_metrics({
+        tracking.log_metrics(run_id, {
             **metrics,
             "rows_total": table.num_rows,
             "rows_train": len(parts.y_train),
             "rows_test": len(parts.y_test),
             "rows_dropped_missing_label": dataset.dropped_missing_label,
         })
-        mlflow.log_dict(confusion(proba, parts.y_test, dataset.classes), "evaluation/confusion_matrix.json")
-        mlflow.log_dict(importance(booster), "evaluation/feature_importance.json")
+        tracking.log_dict(run_id, confusion(proba, parts.y_test, dataset.classes), "evaluation/confusion_matrix.json")
+        tracking.log_dict(run_id, importance(booster), "evaluation/feature_importance.json")
         profile = build_profile(parts.train, dataset.features, prediction_scores(proba), dataset.classes)
-        mlflow.log_dict(profile, "baseline/profile.json")
-        model_uri = _log_model(booster, parts.train)
+        tracking.log_dict(run_id, profile, "baseline/profile.json")
+        source_uri = _log_model(tracking, run_id, booster, parts.train)
 
         if dry_run:
-            return RetrainResult(model.name, "dry-run", run.info.run_id, metrics=metrics)
-        decision, version = _gate_and_register(registry, model, booster, parts.test, parts.y_test, metrics, model_uri, key)
-        mlflow.log_dict(decision.to_dict(), "evaluation/gate.json")
-        mlflow.set_tags({"gate_decision": decision.outcome, "registered_version": version})
+            return RetrainResult(model.name, "dry-run", run_id, metrics=metrics)
+        constant = bool(np.all(np.ptp(proba, axis=0) < 1e-9))
+        decision, version = _gate_and_register(tracking, model, booster, parts.test, parts.y_test, metrics, source_uri,
+                                               key, run, constant)
         log.info("%s v%s %s: %s", model.name, version, decision.outcome, decision.reasons_text)
-        return RetrainResult(model.name, decision.outcome, run.info.run_id, version, decision, metrics)
-
-
-def champion_metrics(
-    registry: Registry, name: str, frame: pd.DataFrame, y_true: np.ndarray, classes: list[Any]
-) -> tuple[str | None, dict[str, float] | None, str | None]:
-    """(version, metrics on this holdout, why it could not score) for the current production."""
-    champion = registry.alias(name, PRODUCTION)
-    if champion is None:
-        return None, None, None
-    version = str(champion.version)
-    try:
-        loaded = load_version(name, version)
-        if loaded.classes != classes:
-            return version, None, f"its labels {loaded.classes} differ from the candidate's {classes}"
-        return version, evaluate(loaded, frame, y_true), None
-    except (ValueError, KeyError, OSError, mlflow.exceptions.MlflowException) as exc:
-        return version, None, str(exc).splitlines()[0][:300]
-
-
-def load_version(name: str, version: str) -> LabelledBooster:
-    loaded = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
-    # MLflow executes the models-from-code file as its own module, so compare by shape, not class.
-    inner = getattr(loaded.unwrap_python_model(), "model", None)
-    if inner is None or not all(hasattr(inner, a) for a in ("booster", "features", "classes")):
-        raise ValueError(f"v{version} was not logged by mlops")
-    return LabelledBooster(inner.booster, inner.features, inner.classes)
+        return RetrainResult(model.name, decision.outcome, run_id, version, decision, metrics)
 
 
 def _gate_and_register(
-    registry: Registry,
+    tracking: Tracking,
     model: ModelConfig,
     booster: LabelledBooster,
     frame: pd.DataFrame,
     y_true: np.ndarray,
     metrics: dict[str, float],
-    model_uri: str,
+    source_uri: str,
     run_key: str,
+    run: RunInfo,
+    constant: bool,
 ) -> tuple[Decision, str]:
-    """Decide, register once with the decision on the version, then move the aliases; if
-    production moved while we evaluated, evaluate the new champion and decide again."""
-    champ_version, champ, error = champion_metrics(registry, model.name, frame, y_true, booster.classes)
-    decision = decide(metrics, model.promotion, champ, champ_version, error)
-    version = str(registry.register(model_uri, model.name, _decision_tags(decision, run_key)).version)
+    """Decide with every input read, record the decision, register once with it, then move."""
+    champion = champion_metrics(tracking, model.name, frame, y_true, booster.classes)
+    decision = decide(metrics, model.promotion, champion.metrics, champion.version, champion.error, constant)
+    tracking.log_dict(run.run_id, decision.to_dict(), "evaluation/gate.json")
+    tracking.set_run_tags(run.run_id, {"gate_decision": decision.outcome})
+    version = tracking.register(model.name, source_uri, run.run_id, _decision_tags(decision, run_key)).version
+    registered = version_of_key(tracking, model.name, run_key)
+    version = registered.version if registered else version
+    tracking.set_run_tags(run.run_id, {"registered_version": version})
     for _ in range(PROMOTION_ATTEMPTS):
         if not decision.promote:
             return decision, version
         try:
-            registry.move_production(model.name, version, champ_version, {"promoted_by": actor()})
+            move_production(tracking, model.name, version, champion.version, {"promoted_by": actor()})
             return decision, version
-        except ProductionMoved:
-            champ_version, champ, error = champion_metrics(registry, model.name, frame, y_true, booster.classes)
-            decision = decide(metrics, model.promotion, champ, champ_version, error)
-            registry.tag_version(model.name, version, _decision_tags(decision, run_key))
+        except ProductionMoved:  # moved by hand (the UI) while we held the lock: judge against that one
+            champion = champion_metrics(tracking, model.name, frame, y_true, booster.classes)
+            decision = decide(metrics, model.promotion, champion.metrics, champion.version, champion.error, constant)
+            tracking.tag_version(model.name, version, _decision_tags(decision, run_key))
+            tracking.log_dict(run.run_id, decision.to_dict(), "evaluation/gate.json")
+            tracking.set_run_tags(run.run_id, {"gate_decision": decision.outcome})
     raise RegistryError(
         f"{model.name}: production kept moving during {PROMOTION_ATTEMPTS} promotion attempts; v{version} left without alias"
     )
@@ -216,24 +239,12 @@ def _decision_tags(decision: Decision, run_key: str) -> dict[str, str]:
     }
 
 
-def _log_model(booster: LabelledBooster, train_frame: pd.DataFrame) -> str:
+def _log_model(tracking: Tracking, run_id: str, booster: LabelledBooster, train_frame: pd.DataFrame) -> str:
     example = train_frame[booster.feature_names].head(5)
-    with warnings.catch_warnings():
-        # MLflow hints that integer columns cannot hold NaN; the schema follows the source's
-        # types so that integer inputs are accepted as they come.
-        warnings.filterwarnings("ignore", message=".*Inferred schema contains integer column.*")
-        signature = infer_signature(example, booster.predict(example))
     with tempfile.TemporaryDirectory() as tmp:
         booster.save(Path(tmp) / "booster")
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=pyfunc_model.__file__,
-            artifacts={"booster": str(Path(tmp) / "booster")},
-            signature=signature,
-            input_example=example,
-            pip_requirements=_requirements(),
-        )
-    return str(info.model_uri)
+        return tracking.log_model(run_id, pyfunc_model.__file__, {"booster": str(Path(tmp) / "booster")}, example,
+                                  booster.predict(example), _requirements())
 
 
 def _requirements() -> list[str]:
@@ -244,3 +255,4 @@ def _requirements() -> list[str]:
         except importlib.metadata.PackageNotFoundError:
             continue
     return pins
+

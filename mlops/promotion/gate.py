@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from mlops.config import LOWER_IS_BETTER, PromotionConfig
 
@@ -28,7 +28,7 @@ class Decision:
         return "; ".join(self.reasons)[:5000]
 
     @property
-    def outcome(self) -> str:
+    def outcome(self) -> Literal["promoted", "rejected"]:
         return "promoted" if self.promote else "rejected"
 
     def to_dict(self) -> dict[str, Any]:
@@ -43,12 +43,17 @@ def decide(
     champion: Mapping[str, float] | None = None,
     champion_version: str | None = None,
     champion_error: str | None = None,
+    constant: bool = False,
 ) -> Decision:
     """`champion` holds the production model's metrics on the candidate's holdout; when the
     champion exists but could not score that holdout, pass `champion_error` instead and the
-    decision rests on the thresholds alone, saying so."""
+    decision rests on the thresholds alone, saying so. A `constant` candidate (the same scores for
+    every holdout row) has learned nothing and is never promoted, whatever its metrics."""
     reasons: list[str] = []
     passed = True
+    if constant:
+        passed = False
+        reasons.append("the candidate gives every holdout row the same scores: it learned nothing")
     for name, minimum in sorted(policy.min_metrics.items()):
         value = candidate.get(name)
         if value is None:

@@ -64,7 +64,7 @@ def test_s3_source_reads_through_the_endpoint(s3: S3, rows: pa.Table, monkeypatc
         monkeypatch.setenv(key, value)
     source = open_source(SourceConfig(uri="s3://features/churn/rows.parquet", timestamp_column="event_time"))
     assert source.load(WINDOW).num_rows == expected_in_window(rows)
-    with pytest.raises(DataError, match="object 'churn/none.parquet' not found"):
+    with pytest.raises(DataError, match="churn/none.parquet: object not found"):
         open_source(SourceConfig(uri="s3://features/churn/none.parquet")).load()
     with pytest.raises(DataError, match="bucket 'absent' does not exist"):
         open_source(SourceConfig(uri="s3://absent/x.parquet")).load()

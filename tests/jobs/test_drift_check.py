@@ -7,19 +7,18 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
 from mlops.cli import main
 from mlops.config import load_config
-from mlops.errors import DataError, RegistryError
+from mlops.errors import DataError
 from mlops.jobs.demo import write_demo
-from mlops.jobs.drift_check import drift_check
+from mlops.jobs.drift_check import NoProduction, drift_check
 from mlops.jobs.retrain import retrain
 
-from conftest import END, store_client
+from conftest import END, read_artifact, store_client
 
 BEFORE_SHIFT = END - timedelta(days=28)
 
@@ -31,10 +30,6 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     result = retrain(config, config.models[0], BEFORE_SHIFT, run_key="base")
     assert result.outcome == "promoted"
     return {"config": config, "paths": paths, "client": store_client(config.tracking.uri)}
-
-
-def artifact(run_id: str, path: str) -> Path:
-    return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path))
 
 
 def test_undrifted_window_needs_no_retrain(trained: dict[str, Any]) -> None:
@@ -62,10 +57,10 @@ def test_drifted_window_needs_retrain_and_reports_it(trained: dict[str, Any]) ->
     assert run.data.metrics["drifted.monthly_charges"] == 1.0 and run.data.metrics["drift_share"] == report.drift_share
     assert 0 <= run.data.metrics["p_adjusted.region"] <= 1
 
-    data = json.loads(artifact(result.run_id, "drift_report.json").read_text())
+    data = json.loads(read_artifact(client, result.run_id, "drift_report.json"))
     assert data["retrain_needed"] and data["version"] == "1"
-    assert "NaN" not in artifact(result.run_id, "drift_report.json").read_text()
-    page = artifact(result.run_id, "drift_report.html").read_text()
+    assert "NaN" not in read_artifact(client, result.run_id, "drift_report.json")
+    page = read_artifact(client, result.run_id, "drift_report.html")
     assert page.index("<h2>Features</h2>") < page.index("<h2>Distributions</h2>")
     assert page.count("<svg") == 6
     for external in ("<script", "<link", "src=", "url(", "@import", "https://"):
@@ -93,11 +88,11 @@ def test_missing_feature_column_is_a_data_error(trained: dict[str, Any], tmp_pat
         drift_check(config, broken, END)
 
 
-def test_no_production_model_is_exit_2(trained: dict[str, Any]) -> None:
+def test_no_production_model_is_an_outcome_not_a_failure(trained: dict[str, Any]) -> None:
     config = trained["config"]
     other = config.models[0].model_copy(update={"name": "nobody"})
-    with pytest.raises(RegistryError, match="no production version"):
-        drift_check(config, other, END)
+    result = drift_check(config, other, END)
+    assert isinstance(result, NoProduction) and result.summary()["outcome"] == "no production model"
 
 
 def test_cli_fail_on_drift_exits_3_and_inline_trigger_retrains(trained: dict[str, Any]) -> None:

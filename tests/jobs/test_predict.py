@@ -16,7 +16,7 @@ from mlops.jobs.demo import write_demo
 from mlops.jobs.operate import compare
 from mlops.jobs.predict import predict
 from mlops.jobs.retrain import retrain
-from mlops.registry import Registry
+from mlops.tracking import Tracking
 
 from conftest import END
 from services import Postgres
@@ -37,8 +37,8 @@ def test_predict_to_files_is_idempotent_and_labelled(tmp_path: Path) -> None:
     paths = write_demo(tmp_path, END)
     base = load_config(paths.config, environ={})
     config, model = with_predictions(base, uri=str(tmp_path / "predictions"))
-    with pytest.raises(RegistryError, match="no production version"):
-        predict(config, model, END)
+    nothing = predict(config, model, END)
+    assert nothing.version is None and nothing.rows == 0 and nothing.written_to is None
     retrain(config, model, END, run_key="p")
     first = predict(config, model, END)
     assert first.version == "1" and first.rows == rows_in_last_day(paths.data) > 0
@@ -86,12 +86,12 @@ def test_compare_scores_versions_on_the_same_window(tmp_path: Path) -> None:
     model = config.models[0]
     retrain(config, model, END - timedelta(days=28), run_key="a")
     retrain(config, model, END, run_key="b")
-    rows = compare(config, Registry(config.tracking), "churn", ["1", "2"], END)
+    rows = compare(config, Tracking(config.tracking), "churn", ["1", "2"], END)
     assert [r["version"] for r in rows] == ["1", "2"]
     assert rows[0]["alias"] == "production" and rows[0]["rows"] == rows[1]["rows"] > 1000
     assert {"accuracy", "f1", "roc_auc"} <= set(rows[0]["metrics"]) and rows[0]["metrics"] != rows[1]["metrics"]
     with pytest.raises(RegistryError, match="no version 9"):
-        compare(config, Registry(config.tracking), "churn", ["9"], END)
+        compare(config, Tracking(config.tracking), "churn", ["9"], END)
 
 
 def test_cli_compare_and_predict(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -16,11 +15,12 @@ from mlflow.tracking import MlflowClient
 from mlops.config import Config, load_config
 from mlops.errors import ConfigError, RegistryError, UsageError
 from mlops.jobs import operate
+from mlops.jobs.common import load_version
 from mlops.jobs.demo import write_demo
-from mlops.jobs.retrain import load_version, retrain
-from mlops.registry import Registry
+from mlops.jobs.retrain import retrain
+from mlops.tracking import Tracking, move_production
 
-from conftest import END, store_client
+from conftest import END, read_artifact, store_client
 
 
 def with_policy(config: Config, **promotion: Any) -> Config:
@@ -60,8 +60,7 @@ def test_first_retrain_becomes_production_with_lineage(store: dict[str, Any]) ->
     assert run.data.metrics["rows_train"] + run.data.metrics["rows_test"] == run.data.metrics["rows_total"]
     artifacts = {a.path for a in client.list_artifacts(first.run_id, "evaluation")}
     assert {"evaluation/gate.json", "evaluation/confusion_matrix.json", "evaluation/feature_importance.json"} <= artifacts
-    profile = json.loads(Path(mlflow.artifacts.download_artifacts(run_id=first.run_id, artifact_path="baseline/profile.json"))
-                         .read_text())
+    profile = json.loads(read_artifact(client, first.run_id, "baseline/profile.json"))
     assert set(profile["features"]) == {"tenure", "monthly_charges", "support_calls", "plan", "region", "contract"}
     assert profile["features"]["plan"]["kind"] == "categorical"
     assert len(profile["features"]["tenure"]["sketch"]) >= 1000
@@ -74,19 +73,20 @@ def test_second_retrain_moves_production_and_previous(store: dict[str, Any]) -> 
     assert aliases(client) == {"production": "2", "previous": "1"}
 
 
-def test_pyfunc_predicts_original_labels(store: dict[str, Any]) -> None:
+def test_pyfunc_predicts_original_labels(store: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store["config"].tracking.uri)  # as a user loading the model would
     rows = pd.read_parquet(store["paths"].data).tail(200)
     predicted = mlflow.pyfunc.load_model("models:/churn@production").predict(rows)
     assert set(predicted) <= {"yes", "no"} and len(predicted) == 200
-    direct = load_version("churn", "2").predict(rows)
+    direct = load_version(Tracking(store["config"].tracking), "churn", "2").predict(rows)
     assert list(predicted) == list(direct)
 
 
-def test_same_run_key_registers_nothing(store: dict[str, Any]) -> None:
+def test_same_run_key_resumes_its_version_and_registers_nothing(store: dict[str, Any]) -> None:
     client = store["client"]
     before = len(client.search_model_versions("name = 'churn'"))
     result = retrain(store["config"], store["config"].models[0], END, run_key="week-2")
-    assert result.outcome == "skipped" and result.run_id == store["second"].run_id
+    assert result.resumed and result.version == store["second"].version and result.run_id == store["second"].run_id
     assert len(client.search_model_versions("name = 'churn'")) == before
 
 
@@ -107,8 +107,7 @@ def test_rejected_candidate_keeps_no_alias(store: dict[str, Any]) -> None:
     version = client.get_model_version("churn", result.version)
     assert version.tags["gate_decision"] == "rejected" and not version.aliases
     assert aliases(client)["production"] == "2"
-    gate = json.loads(Path(mlflow.artifacts.download_artifacts(run_id=result.run_id, artifact_path="evaluation/gate.json"))
-                      .read_text())
+    gate = json.loads(read_artifact(client, result.run_id, "evaluation/gate.json"))
     assert gate["outcome"] == "rejected" and gate["champion_version"] == "2"
 
 
@@ -123,7 +122,8 @@ def test_unscorable_champion_is_said_and_thresholds_decide(store: dict[str, Any]
 def test_bad_params_fail_the_run_and_register_nothing(store: dict[str, Any]) -> None:
     config = store["config"]
     model = config.models[0]
-    broken = model.model_copy(update={"training": model.training.model_copy(update={"params": {"max_depth": -3}})})
+    params = model.training.params.model_copy(update={"max_bin": 1})  # in range for us, refused by XGBoost
+    broken = model.model_copy(update={"training": model.training.model_copy(update={"params": params})})
     client = store["client"]
     before = len(client.search_model_versions("name = 'churn'"))
     with pytest.raises(ConfigError, match="rejected by XGBoost"):
@@ -136,47 +136,47 @@ def test_bad_params_fail_the_run_and_register_nothing(store: dict[str, Any]) -> 
 
 def test_rollback_then_promote_through_the_gate(store: dict[str, Any]) -> None:
     config, client = store["config"], store["client"]
-    registry = Registry(config.tracking)
+    tracking = Tracking(config.tracking)
     assert aliases(client)["production"] == "2"
-    new, old = operate.rollback(registry, "churn", "bad predictions")
+    new, old = operate.rollback(config, tracking, "churn", "bad predictions")
     assert (new, old) == ("1", "2")
     assert aliases(client) == {"production": "1", "previous": "2"}
     assert client.get_model_version("churn", "2").tags["rollback_reason"] == "bad predictions"
 
     with pytest.raises(UsageError, match="already production"):
-        operate.promote(config, registry, "churn", "1", END, force=False, reason=None)
+        operate.promote(config, tracking, "churn", "1", END, force=False, reason=None)
     strict = with_policy(config, min_improvement=1.0)
-    rejected = operate.promote(strict, registry, "churn", "2", END, force=False, reason=None)
+    rejected = operate.promote(strict, tracking, "churn", "2", END, force=False, reason=None)
     assert not rejected.promote and aliases(client)["production"] == "1"
-    forced = operate.promote(strict, registry, "churn", "2", END, force=True, reason="hotfix")
+    forced = operate.promote(strict, tracking, "churn", "2", END, force=True, reason="hotfix")
     assert forced.forced and aliases(client) == {"production": "2", "previous": "1"}
     tags = client.get_model_version("churn", "2").tags
     assert tags["promoted_by"] == "pytest" and tags["promote_reason"] == "hotfix" and tags["gate_decision"] == "forced"
     with pytest.raises(RegistryError, match="no version 99"):
-        operate.promote(config, registry, "churn", "99", END, force=True, reason=None)
+        operate.promote(config, tracking, "churn", "99", END, force=True, reason=None)
 
 
 def test_status_and_leaderboard(store: dict[str, Any]) -> None:
     config = store["config"]
-    registry = Registry(config.tracking)
-    [entry] = operate.status(config, registry)
+    tracking = Tracking(config.tracking)
+    [entry] = operate.status(config, tracking)
     assert entry["production"]["version"] in {"1", "2"} and entry["previous"] is not None
     assert {"f1", "accuracy", "roc_auc"} <= set(entry["production"]["metrics"])
-    rows = operate.leaderboard(config, registry, "churn", "f1", 3)
+    rows = operate.leaderboard(config, tracking, "churn", "f1", 3)
     values = [r["metrics"]["f1"] for r in rows]
     assert values == sorted(values, reverse=True) and len(rows) == 3
     with pytest.raises(UsageError):
-        operate.leaderboard(config, registry, "churn", "speed", 3)
+        operate.leaderboard(config, tracking, "churn", "speed", 3)
 
 
 def test_move_production_refuses_when_production_moved(store: dict[str, Any]) -> None:
-    from mlops.registry import ProductionMoved
+    from mlops.errors import ProductionMoved
 
     config, client = store["config"], store["client"]
-    registry = Registry(config.tracking)
+    tracking = Tracking(config.tracking)
     before = aliases(client)
     stale = "1" if before["production"] != "1" else "2"
     with pytest.raises(ProductionMoved) as info:
-        registry.move_production("churn", "3", expected=stale, tags={})
+        move_production(tracking, "churn", "3", expected=stale, tags={})
     assert info.value.now == before["production"]
     assert aliases(client) == before

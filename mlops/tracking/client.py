@@ -1,0 +1,297 @@
+"""The one MLflow client of a process, behind the few operations the jobs need.
+
+Every call goes through an explicit run id or model name (no fluent API, no active run, no
+process-global tracking URI) and every failure leaves as the project's own error
+(`mlops.tracking.failures`). What comes back are small project dataclasses, not MLflow entities.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlops.config import TimeoutsConfig, TrackingConfig, redact_uri
+from mlops.errors import RegistryError, ServiceUnavailable
+from mlops.tracking.failures import NOT_FOUND_CODES, error_code, mlflow_errors
+
+log = logging.getLogger(__name__)
+
+PRODUCTION = "production"
+PREVIOUS = "previous"
+TERMINAL = ("FINISHED", "FAILED", "KILLED")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: str
+    experiment_id: str
+    status: str
+    start_time: int  # ms since the epoch
+    tags: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    name: str
+    version: str
+    run_id: str | None
+    source: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def configure_http(timeouts: TimeoutsConfig) -> None:
+    """Bound every MLflow HTTP request of this process. MLflow reads these settings only from the
+    environment, so the CLI calls this once at start; explicit settings in the environment win."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(timeouts.request_seconds)))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(timeouts.request_retries))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", "0.5")
+
+
+class Tracking:
+    def __init__(self, config: TrackingConfig) -> None:
+        from mlflow.tracking import MlflowClient
+
+        self.config = config
+        self.uri = config.uri
+        if config.uri.startswith("sqlite:///"):
+            Path(config.uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.client = MlflowClient(tracking_uri=config.uri, registry_uri=config.uri)
+
+    def describe(self) -> str:
+        return redact_uri(self.uri)
+
+    # -- experiments and runs -------------------------------------------------------------
+
+    def experiment_id(self, name: str) -> str:
+        with mlflow_errors(f"experiment {name!r} on {self.describe()}"):
+            experiment = self.client.get_experiment_by_name(name)
+            if experiment is not None:
+                return str(experiment.experiment_id)
+            location = None
+            if self.config.embedded:
+                location = Path(self.config.artifact_location).resolve().as_uri()
+            return str(self.client.create_experiment(name, artifact_location=location))
+
+    def start_run(self, experiment_id: str, run_name: str, tags: Mapping[str, str]) -> RunInfo:
+        with mlflow_errors(f"starting an MLflow run on {self.describe()}"):
+            run = self.client.create_run(experiment_id, run_name=run_name, tags=dict(tags))
+        return _run_info(run)
+
+    def end_run(self, run_id: str, status: str, attempts: int = 3) -> bool:
+        """Mark the run ended; a few quick tries, because a run left RUNNING misleads every reader.
+        Returns False when MLflow stayed unreachable (the next run of the job marks it FAILED)."""
+        for attempt in range(attempts):
+            try:
+                with mlflow_errors(f"marking run {run_id} {status}"):
+                    self.client.set_terminated(run_id, status)
+                return True
+            except ServiceUnavailable as exc:
+                if attempt == attempts - 1:
+                    log.warning("could not mark run %s %s: %s", run_id, status, exc)
+                    return False
+                time.sleep(1 + attempt)
+            except RegistryError as exc:
+                log.warning("could not mark run %s %s: %s", run_id, status, exc)
+                return False
+        return False
+
+    def run(self, run_id: str) -> RunInfo:
+        with mlflow_errors(f"reading run {run_id}"):
+            return _run_info(self.client.get_run(run_id))
+
+    def search_runs(self, experiment_id: str, filter_string: str, order_by: list[str] | None = None,
+                    limit: int = 100) -> list[RunInfo]:
+        with mlflow_errors("searching runs"):
+            runs = self.client.search_runs([experiment_id], filter_string=filter_string, order_by=order_by or [],
+                                           max_results=limit)
+        return [_run_info(r) for r in runs]
+
+    def fail_stale_runs(self, experiment_id: str, job: str, model: str, older_than_seconds: float = 0.0,
+                        keep: str | None = None) -> list[str]:
+        """Mark RUNNING runs of this job and model FAILED: their process is gone (it crashed, was
+        killed, or lost MLflow before it could say so). `older_than_seconds` spares runs that may
+        still be alive when the caller holds no lock that excludes them."""
+        cutoff = (time.time() - older_than_seconds) * 1000
+        filter_string = (f"attributes.status = 'RUNNING' and tags.`mlops.job` = '{_quote(job)}' "
+                         f"and tags.`mlops.model` = '{_quote(model)}'")
+        failed = []
+        for run in self.search_runs(experiment_id, filter_string, limit=1000):
+            if run.run_id != keep and run.start_time <= cutoff:
+                self.set_run_tags(run.run_id, {"mlops.ended_by": "a later run found it interrupted"})
+                if self.end_run(run.run_id, "FAILED", attempts=1):
+                    failed.append(run.run_id)
+        if failed:
+            log.warning("marked %d interrupted %s run(s) of %s FAILED: %s", len(failed), job, model, ", ".join(failed))
+        return failed
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        with mlflow_errors(f"logging params of run {run_id}"):
+            self.client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float]) -> None:
+        from mlflow.entities import Metric
+
+        stamp = int(time.time() * 1000)
+        entries = [Metric(k, float(v), stamp, 0) for k, v in metrics.items()]
+        with mlflow_errors(f"logging metrics of run {run_id}"):
+            for start in range(0, len(entries), 1000):  # MLflow's batch limit
+                self.client.log_batch(run_id, metrics=entries[start:start + 1000])
+
+    def set_run_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        with mlflow_errors(f"tagging run {run_id}"):
+            self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_dict(self, run_id: str, data: Any, path: str) -> None:
+        with mlflow_errors(f"uploading {path} of run {run_id}"):
+            self.client.log_dict(run_id, data, path)
+
+    def log_text(self, run_id: str, text: str, path: str) -> None:
+        with mlflow_errors(f"uploading {path} of run {run_id}"):
+            self.client.log_text(run_id, text, path)
+
+    def load_json(self, run_id: str, path: str) -> dict[str, Any]:
+        from mlflow.exceptions import MlflowException
+
+        with tempfile.TemporaryDirectory() as tmp:
+            with mlflow_errors(f"downloading {path} of run {run_id}"):
+                try:
+                    local = self.client.download_artifacts(run_id, path, tmp)
+                except FileNotFoundError as exc:
+                    raise RegistryError(f"run {run_id} has no artifact {path}") from exc
+                except MlflowException as exc:
+                    if error_code(exc) in NOT_FOUND_CODES:
+                        raise RegistryError(f"run {run_id} has no artifact {path}") from exc
+                    raise
+            data: dict[str, Any] = json.loads(Path(local).read_text(encoding="utf-8"))
+        return data
+
+    def log_model(self, run_id: str, code_path: str, artifacts: Mapping[str, str], input_example: Any,
+                  output_example: Any, requirements: list[str]) -> str:
+        """Save a models-from-code pyfunc locally, upload it as the run's `model` folder, and return
+        the concrete artifact URI a version is registered from."""
+        import mlflow.pyfunc
+        from mlflow.models import infer_signature
+
+        with warnings.catch_warnings():
+            # MLflow hints that integer columns cannot hold NaN; the schema follows the source's types.
+            warnings.filterwarnings("ignore", message=".*Inferred schema contains integer column.*")
+            signature = infer_signature(input_example, output_example)
+        with tempfile.TemporaryDirectory() as tmp, mlflow_errors(f"logging the model of run {run_id}"):
+            local = Path(tmp) / "model"
+            mlflow.pyfunc.save_model(str(local), python_model=code_path, artifacts=dict(artifacts), signature=signature,
+                                     input_example=input_example, pip_requirements=requirements)
+            self.client.log_artifacts(run_id, str(local), "model")
+            artifact_uri = self.client.get_run(run_id).info.artifact_uri
+        return f"{artifact_uri.rstrip('/')}/model"
+
+    def download_version(self, name: str, version: str, into: Path) -> Path:
+        """The version's model folder, downloaded from wherever its source points."""
+        import mlflow.artifacts
+
+        with mlflow_errors(f"downloading {name} v{version}"):
+            uri = self.client.get_model_version_download_uri(name, version)
+            return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(into), tracking_uri=self.uri))
+
+    # -- versions, aliases, model tags ------------------------------------------------------
+
+    def alias(self, name: str, alias: str) -> VersionInfo | None:
+        from mlflow.exceptions import MlflowException
+
+        with mlflow_errors(f"alias {name}@{alias}"):
+            try:
+                return _version_info(self.client.get_model_version_by_alias(name, alias))
+            except MlflowException as exc:
+                if error_code(exc) in NOT_FOUND_CODES or error_code(exc) == "INVALID_PARAMETER_VALUE":
+                    return None
+                raise
+
+    def version(self, name: str, version: str) -> VersionInfo:
+        from mlflow.exceptions import MlflowException
+
+        with mlflow_errors(f"version {name}/{version}"):
+            try:
+                return _version_info(self.client.get_model_version(name, version))
+            except MlflowException as exc:
+                if error_code(exc) in NOT_FOUND_CODES or error_code(exc) == "INVALID_PARAMETER_VALUE":
+                    raise RegistryError(f"model {name!r} has no version {version}") from exc
+                raise
+
+    def versions_tagged(self, name: str, key: str, value: str) -> list[VersionInfo]:
+        """Versions of `name` whose tag `key` equals `value`, lowest version first."""
+        with mlflow_errors(f"searching versions of {name!r}"):
+            found = self.client.search_model_versions(f"name = '{_quote(name)}' and tags.`{key}` = '{_quote(value)}'")
+        return sorted((_version_info(v) for v in found), key=lambda v: int(v.version))
+
+    def register(self, name: str, source: str, run_id: str, tags: Mapping[str, str]) -> VersionInfo:
+        """Create the version with its tags in one call; return exactly what the registry created."""
+        from mlflow.exceptions import MlflowException
+
+        with mlflow_errors(f"registering {name!r}"):
+            try:
+                self.client.create_registered_model(name)
+            except MlflowException as exc:
+                if error_code(exc) != "RESOURCE_ALREADY_EXISTS":
+                    raise
+            return _version_info(self.client.create_model_version(name, source, run_id, tags=dict(tags)))
+
+    def delete_version(self, name: str, version: str) -> None:
+        with mlflow_errors(f"deleting {name} v{version}"):
+            self.client.delete_model_version(name, version)
+
+    def tag_version(self, name: str, version: str, tags: Mapping[str, Any]) -> None:
+        with mlflow_errors(f"tagging {name} v{version}"):
+            for key, value in tags.items():
+                self.client.set_model_version_tag(name, version, key, str(value))
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        with mlflow_errors(f"moving {name}@{alias} to v{version}"):
+            self.client.set_registered_model_alias(name, alias, version)
+
+    def model_tag(self, name: str, key: str) -> str | None:
+        from mlflow.exceptions import MlflowException
+
+        with mlflow_errors(f"reading model {name!r}"):
+            try:
+                model = self.client.get_registered_model(name)
+            except MlflowException as exc:
+                if error_code(exc) in NOT_FOUND_CODES:
+                    return None
+                raise
+        value = (model.tags or {}).get(key)
+        return None if value is None else str(value)
+
+    def set_model_tag(self, name: str, key: str, value: str) -> None:
+        with mlflow_errors(f"tagging model {name!r}"):
+            self.client.set_registered_model_tag(name, key, value)
+
+    def delete_model_tag(self, name: str, key: str) -> None:
+        with mlflow_errors(f"tagging model {name!r}"):
+            self.client.delete_registered_model_tag(name, key)
+
+
+def _run_info(run: Any) -> RunInfo:
+    return RunInfo(run.info.run_id, str(run.info.experiment_id), str(run.info.status), int(run.info.start_time or 0),
+                   dict(run.data.tags or {}), dict(run.data.metrics or {}))
+
+
+def _version_info(version: Any) -> VersionInfo:
+    return VersionInfo(str(version.name), str(version.version), version.run_id or None, str(version.source or ""),
+                       dict(version.tags or {}))
+
+
+def _quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")
