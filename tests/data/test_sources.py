@@ -66,7 +66,7 @@ def test_s3_source_reads_through_the_endpoint(s3: S3, rows: pa.Table, monkeypatc
     assert source.load(WINDOW).num_rows == expected_in_window(rows)
     with pytest.raises(DataError, match="churn/none.parquet: object not found"):
         open_source(SourceConfig(uri="s3://features/churn/none.parquet")).load()
-    with pytest.raises(DataError, match="bucket 'absent' does not exist"):
+    with pytest.raises(DataError, match="s3://absent/x.parquet: bucket does not exist"):
         open_source(SourceConfig(uri="s3://absent/x.parquet")).load()
 
 
