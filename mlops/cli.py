@@ -111,7 +111,7 @@ _SEVERITY = {0: 0, 1: 1, 2: 2, INTERNAL_ERROR: 3}
 
 
 def _each_model(state: State, job: str, name: str | None, all_models: bool, model_index: int | None,
-                run_one: Callable[[ModelConfig, JobMetrics], tuple[str, MlopsError | None]]) -> None:
+                run_one: Callable[[ModelConfig, JobMetrics], tuple[str, Exception | None]]) -> None:
     """Run a job for each selected model: every model is attempted even when one fails, each
     pushes its metrics, each failure line names its model, and the exit code is the most
     severe of theirs. Stdout carries only the results: anything a library prints goes to stderr."""
@@ -137,7 +137,7 @@ def _each_model(state: State, job: str, name: str | None, all_models: bool, mode
             code, message, failure = INTERNAL_ERROR, internal_error(exc), exc
         if failure is not None:
             code = code or getattr(failure, "exit_code", INTERNAL_ERROR)
-            message = message or str(failure)
+            message = message or (str(failure) if isinstance(failure, MlopsError) else internal_error(failure))
             if state.verbose:
                 traceback.print_exception(failure, file=sys.stderr)
             click.echo(f"error: {model.name}: {message}", err=True)
@@ -160,7 +160,7 @@ def retrain(state: State, name: str | None, all_models: bool, model_index: int |
 
     moment = as_of_moment(as_of)
 
-    def run_one(model: ModelConfig, metrics: JobMetrics) -> tuple[str, MlopsError | None]:
+    def run_one(model: ModelConfig, metrics: JobMetrics) -> tuple[str, Exception | None]:
         result = run_retrain(state.config, model, moment, run_key, dry_run, state.tracking)
         retrain_metrics(metrics, result)
         return _describe_retrain(result.summary()), None
@@ -190,7 +190,7 @@ def drift_check(state: State, name: str | None, all_models: bool, model_index: i
         result = run_retrain(state.config, model, when, key, False, state.tracking)
         return f"inline retrain: v{result.version} {result.outcome}" if result.version else f"inline retrain: {result.outcome}"
 
-    def run_one(model: ModelConfig, metrics: JobMetrics) -> tuple[str, MlopsError | None]:
+    def run_one(model: ModelConfig, metrics: JobMetrics) -> tuple[str, Exception | None]:
         result = run_drift_check(state.config, model, moment, trigger_retrain, state.tracking, inline_retrain)
         drift_metrics(metrics, result)
         summary = result.summary()
@@ -213,7 +213,7 @@ def predict(state: State, name: str | None, all_models: bool, model_index: int |
 
     moment = as_of_moment(as_of)
 
-    def run_one(model: ModelConfig, metrics: JobMetrics) -> tuple[str, MlopsError | None]:
+    def run_one(model: ModelConfig, metrics: JobMetrics) -> tuple[str, Exception | None]:
         result = run_predict(state.config, model, moment, state.tracking)
         predict_metrics(metrics, result)
         if result.version is None:

@@ -16,7 +16,7 @@ from mlops.config import Config, ModelConfig
 from mlops.data.sources import Window, open_source
 from mlops.drift.check import DriftReport, decide
 from mlops.drift.profile import prediction_scores
-from mlops.errors import MlopsError, RegistryError
+from mlops.errors import RegistryError
 from mlops.jobs.common import load_version, monitoring_experiment, tracked_run
 from mlops.report.html import render
 from mlops.tracking import PRODUCTION, Tracking, now_iso
@@ -52,7 +52,7 @@ class DriftResult:
     report: DriftReport
     run_id: str
     triggered: str | None = None
-    trigger_error: MlopsError | None = None  # the drift result stands; the failed trigger is reported beside it
+    trigger_error: Exception | None = None  # the drift result stands; the failed trigger is reported beside it
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -124,9 +124,9 @@ def drift_check(
     if report.retrain_needed and trigger != "none":
         try:
             triggered = _trigger(model, as_of, trigger, inline_retrain)
-        except MlopsError as exc:
+        except Exception as exc:  # whatever it was, the caller reports it beside the drift result
             trigger_error = exc
-            triggered = f"{trigger} retrain failed: {exc}"
+            triggered = f"{trigger} retrain failed: {type(exc).__name__}: {exc}"
         tracking.set_run_tags(run.run_id, {"triggered": (triggered or "already triggered today")[:5000]})
     log.info("%s v%s: %s; %s", model.name, version, report.outcome, "; ".join(report.reasons) or "no reasons")
     return DriftResult(model.name, version, report, run.run_id, triggered, trigger_error)

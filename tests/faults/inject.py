@@ -6,7 +6,8 @@ pauses or raises exactly where a test says.
 
 Each fault: `at` (module:attribute path of a function or method), `when` (before | after the
 call), `action` (kill: SIGKILL this process, a crash with no cleanup; pause: create
-`<dir>/<name>.paused` and wait for `<dir>/<name>.go`; raise: raise RuntimeError, a defect),
+`<dir>/<name>.paused` and wait for `<dir>/<name>.go`; raise: raise RuntimeError, a defect;
+unavailable: raise ServiceUnavailable, an outage),
 `call` (the n-th matching call, default 1), `match` (only calls whose arguments' text holds it).
 """
 
@@ -29,6 +30,10 @@ def _act(fault: dict[str, Any]) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
     elif action == "raise":
         raise RuntimeError(f"planted defect at {fault['at']}")
+    elif action == "unavailable":
+        from mlops.errors import ServiceUnavailable
+
+        raise ServiceUnavailable(f"planted outage at {fault['at']}")
     elif action == "pause":
         folder = Path(fault["dir"])
         (folder / f"{fault['name']}.paused").touch()

@@ -51,3 +51,9 @@ def test_undefined_metric_fails_the_gate() -> None:
     decision = decide({"accuracy": 0.9}, policy)
     assert not decision.promote
     assert "roc_auc is undefined" in decision.reasons[0]
+
+
+def test_a_constant_candidate_is_never_promoted() -> None:
+    policy = PromotionConfig(min_metrics={"accuracy": 0.5})
+    decision = decide({"accuracy": 0.9, "f1": 0.0}, policy, constant=True)
+    assert not decision.promote and any("same scores" in r for r in decision.reasons)
