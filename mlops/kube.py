@@ -9,6 +9,7 @@ from typing import Any
 from mlops.errors import ServiceUnavailable
 
 NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+TOKEN_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 
 
 def namespace() -> str:

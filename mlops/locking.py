@@ -10,7 +10,8 @@ replacing, and two runs of one run key cannot both register a version.
     kind: file         an exclusive `flock` on one file per model and tracking store under
                        `directory`; the kernel releases it when the process dies. Correct for
                        every process on one host: the embedded store, compose, tests.
-    kind: auto         kubernetes inside a cluster (KUBERNETES_SERVICE_HOST set), else file.
+    kind: auto         kubernetes when the pod has a service-account token to reach the API
+                       with, else file.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def promotion_lock(config: LocksConfig, store: str, model: str, wait_seconds: fl
     wait = config.wait_seconds if wait_seconds is None else wait_seconds
     kind = config.kind
     if kind == "auto":
-        kind = "kubernetes" if os.environ.get("KUBERNETES_SERVICE_HOST") else "file"
+        kind = "kubernetes" if os.environ.get("KUBERNETES_SERVICE_HOST") and kube.TOKEN_FILE.is_file() else "file"
     if kind == "kubernetes":
         lease = LeaseLock(lease_name(store, model), config.lease_seconds, api)
         lease.acquire(wait)

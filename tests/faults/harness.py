@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ from typing import Any
 import yaml
 from mlflow.tracking import MlflowClient
 
-from faults.proxy import FaultProxy
+from faults.proxy import FaultProxy, Mode
 
 from services import S3, Postgres
 
@@ -34,6 +36,16 @@ class Stack:
     mlflow_url: str  # direct, for the test's own reads
     bucket: str
     client: MlflowClient
+
+
+@contextmanager
+def outage(proxy: FaultProxy, mode: Mode = "down") -> Iterator[None]:
+    """The service behind `proxy` is down (or hung) for the block, and back after it."""
+    proxy.set(mode)
+    try:
+        yield
+    finally:
+        proxy.set("up")
 
 
 def write_config(stack: Stack, folder: Path, names: list[str], **overrides: Any) -> Path:

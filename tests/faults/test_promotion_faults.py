@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from faults.harness import Stack, aliases, pause, release, run, runs, start, versions, wait_paused, write_config
+from faults.harness import Stack, aliases, outage, pause, release, run, runs, start, versions, wait_paused, write_config
 
 AS_OF = ("--as-of", "2026-11-01")
 REGISTER = "mlops.tracking.client:Tracking.register"
@@ -27,12 +27,9 @@ def test_s3_outage_during_the_champion_load_promotes_nothing(stack: Stack, tmp_p
     proc = start(strict, "retrain", "--model", name, *AS_OF, "--run-key", "k3",
                  faults=[pause(tmp_path, "uploaded", "mlops.tracking.client:Tracking.log_model", when="after")])
     wait_paused(tmp_path, "uploaded", proc)
-    stack.s3.set("down")
-    try:
+    with outage(stack.s3):
         release(tmp_path, "uploaded")
         out, err = proc.communicate(timeout=240)
-    finally:
-        stack.s3.set("up")
     assert proc.returncode == 1, err
     assert err.strip().splitlines()[-1].startswith(f"error: {name}: "), err
     assert [v.version for v in versions(stack.client, name)] == ["1", "2"]  # nothing registered
@@ -115,12 +112,9 @@ def test_mlflow_outage_mid_run_leaves_no_run_running(stack: Stack, tmp_path: Pat
     proc = start(config, "retrain", "--model", name, *AS_OF, "--run-key", "o1",
                  faults=[pause(tmp_path, "training", "mlops.tracking.client:Tracking.log_params", when="after")])
     wait_paused(tmp_path, "training", proc)
-    stack.mlflow.set("down")
-    try:
+    with outage(stack.mlflow):
         release(tmp_path, "training")
         _, err = proc.communicate(timeout=240)
-    finally:
-        stack.mlflow.set("up")
     assert proc.returncode == 1, err
     assert err.strip().splitlines()[-1].startswith(f"error: {name}: "), err
     [interrupted] = runs(stack.client, f"faults/{name}", run_key="o1")

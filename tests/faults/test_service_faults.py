@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from adbc_driver_postgresql import dbapi
 
-from faults.harness import Stack, pause, release, run, start, wait_paused, write_config
+from faults.harness import Stack, outage, pause, release, run, start, wait_paused, write_config
 from faults.proxy import FaultProxy
 
 AS_OF = ("--as-of", "2026-11-01")
@@ -36,13 +36,10 @@ def one_line_error(stderr: str, model: str) -> str:
 
 def test_hung_features_database_fails_the_job_fast_with_exit_1(stack: Stack, tmp_path: Path) -> None:
     config = write_config(stack, tmp_path, ["hung"])
-    stack.database.set("hang")
-    try:
+    with outage(stack.database, "hang"):
         started = time.monotonic()
         result = run(config, "retrain", "--model", "hung", *AS_OF)
         elapsed = time.monotonic() - started
-    finally:
-        stack.database.set("up")
     assert result.returncode == 1, result.stderr
     assert elapsed < 60, elapsed
     assert "s3cr3t" not in result.stderr
@@ -52,8 +49,7 @@ def test_hung_features_database_fails_the_job_fast_with_exit_1(stack: Stack, tmp
 def test_sigterm_stops_a_job_blocked_on_a_hung_database(stack: Stack, tmp_path: Path) -> None:
     slow = {"connect_seconds": 300, "request_seconds": 10, "request_retries": 1, "statement_seconds": 300}
     config = write_config(stack, tmp_path, ["blocked"], timeouts=slow)
-    stack.database.set("hang")
-    try:
+    with outage(stack.database, "hang"):
         proc = start(config, "retrain", "--model", "blocked", *AS_OF,
                      faults=[pause(tmp_path, "loading", "mlops.data.postgres:within", when="before")])
         wait_paused(tmp_path, "loading", proc)
@@ -63,8 +59,6 @@ def test_sigterm_stops_a_job_blocked_on_a_hung_database(stack: Stack, tmp_path: 
         stopped = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
-    finally:
-        stack.database.set("up")
     assert proc.returncode == 143, err
     assert time.monotonic() - stopped < 10
 
@@ -80,13 +74,10 @@ def test_unresolvable_database_host_exits_1(stack: Stack, tmp_path: Path) -> Non
 def test_hung_mlflow_fails_the_job_with_exit_1_within_a_minute(stack: Stack, tmp_path: Path) -> None:
     config = write_config(stack, tmp_path, ["stall"], timeouts={"connect_seconds": 3, "request_seconds": 5,
                                                                 "request_retries": 1, "statement_seconds": 30})
-    stack.mlflow.set("hang")
-    try:
+    with outage(stack.mlflow, "hang"):
         started = time.monotonic()
         result = run(config, "retrain", "--model", "stall", *AS_OF)
         elapsed = time.monotonic() - started
-    finally:
-        stack.mlflow.set("up")
     assert result.returncode == 1, result.stderr
     assert elapsed < 60, elapsed
 
