@@ -61,21 +61,8 @@ def numeric_drift(name: str, profile: dict[str, Any], values: np.ndarray) -> Fea
 
     outside = float((between[0] + between[-1]) / n)
     # Wasserstein-1: area between the CDFs inside the support, plus the finite current mass beyond it.
-    with np.errstate(over="ignore", invalid="ignore"):
-        inner = float(np.sum(np.abs(f_at[:-1] - g_at[:-1]) * np.diff(support)))
-    tails, note = 0.0, ""
-    if outside:
-        sums = np.bincount(idx[~equal], weights=present[~equal], minlength=support.size + 1)
-        if not np.isfinite(sums[0]) or not np.isfinite(sums[-1]):
-            values_finite = present[np.isfinite(present)]
-            tails = float(np.sum(support[0] - values_finite[values_finite < support[0]])
-                          + np.sum(values_finite[values_finite > support[-1]] - support[-1]))
-            note = "infinite values in the window"
-        else:
-            tails = float(between[0] * support[0] - sums[0] + sums[-1] - between[-1] * support[-1])
-    spread = float(support[-1] - support[0]) if np.isfinite(support[-1] - support[0]) else 0.0
-    scale = next((v for v in (float(profile.get("std") or 0.0), spread) if v > 1e-12), 1.0)
-    effect = finite((inner + tails / n) / scale)
+    with np.errstate(over="ignore", invalid="ignore"):  # values near the float limits: capped by finite()
+        effect, note = _wasserstein(profile, support, present, idx, equal, between, f_at, g_at, outside)
     return FeatureDrift(
         name=name, kind="numeric", rows=rows, missing_share=missing, psi=finite(feature_psi), p_value=p_value,
         statistic=float(min(1.0, max(0.0, statistic))), test="ks", effect=effect, effect_name="wasserstein",
@@ -90,7 +77,7 @@ def _histogram(profile: dict[str, Any], support: np.ndarray, g_at: np.ndarray, f
     Otherwise equal-width bins between the reference's 1st and 99th percentiles plus two open
     outer bins, both CDFs interpolated between support points, so the bars show the shape."""
     if profile.get("sketch_kind") == "values" and int(profile.get("distinct") or 0) <= REPORT_BINS + 2:
-        labels = [_number(v) for v in support]  # bin i is (value i-1, value i]; the outer bins are open
+        labels = [f"< {_number(support[0])}", *(_number(v) for v in support), f"> {_number(support[-1])}"]
         return {"labels": labels, "reference": ref_share.tolist(), "current": cur_share.tolist(), "discrete": True,
                 "edges": edges.tolist()}
     lo, hi = (float(np.interp(q, g_at, support)) for q in (0.01, 0.99))
@@ -106,3 +93,22 @@ def _histogram(profile: dict[str, Any], support: np.ndarray, g_at: np.ndarray, f
 
 def _number(value: float) -> str:
     return f"{value:.4g}"
+
+
+def _wasserstein(profile: dict[str, Any], support: np.ndarray, present: np.ndarray, idx: np.ndarray, equal: np.ndarray,
+                 between: np.ndarray, f_at: np.ndarray, g_at: np.ndarray, outside: float) -> tuple[float, str]:
+    """Normalised Wasserstein-1 and a note when the window holds infinities."""
+    n = present.size
+    inner = float(np.sum(np.abs(f_at[:-1] - g_at[:-1]) * np.diff(support)))
+    tails, note = 0.0, ""
+    if outside:
+        sums = np.bincount(idx[~equal], weights=present[~equal], minlength=support.size + 1)
+        if not np.isfinite(sums[0]) or not np.isfinite(sums[-1]):
+            values = present[np.isfinite(present)]
+            tails = float(np.sum(support[0] - values[values < support[0]]) + np.sum(values[values > support[-1]] - support[-1]))
+            note = "infinite values in the window"
+        else:
+            tails = float(between[0] * support[0] - sums[0] + sums[-1] - between[-1] * support[-1])
+    spread = float(support[-1] - support[0])
+    scale = next((v for v in (float(profile.get("std") or 0.0), spread) if 1e-12 < v < np.inf), 1.0)
+    return finite((inner + tails / n) / scale), note

@@ -88,8 +88,8 @@ def numeric_summary(values: np.ndarray) -> dict[str, Any]:
 def bin_edges(discrete: np.ndarray | None, deciles: np.ndarray, support: np.ndarray, mass: np.ndarray) -> np.ndarray:
     """Right-closed bins (-inf, e0], (e0, e1], ..., (ek, inf). A discrete column: one per value.
     Otherwise the deciles, plus a bin of its own around every value with mass >= ATOM_MASS."""
-    if discrete is not None:
-        return discrete[:-1]
+    if discrete is not None:  # also open bins below and above the values, so a moved constant shows
+        return np.concatenate([[np.nextafter(discrete[0], -np.inf)], discrete])
     atoms = support[mass >= ATOM_MASS]
     below = np.nextafter(atoms, -np.inf)
     return np.unique(np.concatenate([deciles, atoms, below]))

@@ -147,7 +147,7 @@ def test_fdr_million_rows_no_shift_no_drift(million: tuple[dict, pd.DataFrame, p
 
 
 def test_fdr_million_rows_three_shifted_features(million: tuple[dict, pd.DataFrame, pd.DataFrame]) -> None:
-    profile, _, shifted = million
+    profile, same, shifted = million
     report = decide(shifted, profile, DriftConfig(numeric_effect=0.0), PromotionConfig(), set())
     assert [f.drift.name for f in report.features if f.drifted] == ["f03", "f11", "f17"]
     # A 0.2 sd shift is material: PSI (~0.04) hid it, the normalised Wasserstein floor (0.1 sd) does not.
