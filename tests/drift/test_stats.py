@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from mlops.config import DriftConfig, PromotionConfig
-from mlops.drift.check import decide
-from mlops.drift.profile import PROFILE_VERSION, SKETCH_POINTS, categorical_summary, numeric_summary
 from mlops.drift.categorical import categorical_drift
+from mlops.drift.check import decide
 from mlops.drift.numeric import numeric_drift
+from mlops.drift.profile import PROFILE_VERSION, SKETCH_POINTS, categorical_summary, numeric_summary
 from mlops.drift.stats import benjamini_hochberg, psi
 
 STEP = 1 / SKETCH_POINTS
