@@ -1,8 +1,9 @@
 """Categorical drift over canonical category keys (`mlops.categories`).
 
-- Chi-square homogeneity test after pooling rare categories: every category whose expected count
-  in the smaller sample is below MIN_EXPECTED joins one pooled cell (merged into the smallest
-  kept cell if it is still too small), so sparse categoricals keep the test's calibration.
+- Chi-square homogeneity test after pooling rare categories: every category (each new one on its
+  own) whose expected count in the smaller sample is below MIN_EXPECTED joins one pooled cell
+  (merged into the smallest kept cell if it is still too small). The choice depends on combined
+  counts only, the same for both samples, so sparse categoricals keep the test's calibration.
 - Jensen-Shannon distance (base 2, in [0, 1]) between the reference and current shares: the
   effect size the decision floors. Categories the baseline never saw share one "(unseen)" bucket.
 - PSI over the same categories, smoothed, reported beside them.
@@ -36,10 +37,14 @@ def categorical_drift(name: str, profile: dict[str, Any], values: Any) -> Featur
     known = sorted(frequencies)
     current = present.value_counts()
     in_known = current.index.isin(known)
-    unseen = int(current[~in_known].sum())
+    new = current[~in_known].to_numpy(dtype="float64")
+    unseen = int(new.sum())
     ref_counts = np.array([frequencies[k] for k in known] + [0], dtype="float64")
     cur_counts = np.append(current.reindex(known, fill_value=0).to_numpy(dtype="float64"), unseen)
-    p_value, cramers_v = pooled_chi_square(ref_counts, cur_counts)
+    # The test keeps every new category apart: one "(unseen)" cell would be chosen by the reference
+    # sample itself (empty there by construction) and call a small reference's missed rare levels drift.
+    p_value, cramers_v = pooled_chi_square(np.concatenate([ref_counts[:-1], np.zeros(new.size)]),
+                                           np.concatenate([cur_counts[:-1], new]))
     effect = jensen_shannon(ref_counts, cur_counts)
     return FeatureDrift(
         name=name, kind="categorical", rows=rows, missing_share=missing, psi=finite(psi(ref_counts, cur_counts)),

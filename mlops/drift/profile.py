@@ -79,20 +79,24 @@ def numeric_summary(values: np.ndarray) -> dict[str, Any]:
         support=[float(v) for v in support],
         cdf_below=[float(v) for v in cdf_below],
         cdf_at=[float(v) for v in cdf_at],
-        bin_edges=[float(v) for v in bin_edges(distinct if distinct.size <= DISCRETE_MAX else None, deciles, support,
+        bin_edges=[float(v) for v in bin_edges(finite, distinct if distinct.size <= DISCRETE_MAX else None, support,
                                                 cdf_at - cdf_below)],
     )
     return summary
 
 
-def bin_edges(discrete: np.ndarray | None, deciles: np.ndarray, support: np.ndarray, mass: np.ndarray) -> np.ndarray:
-    """Right-closed bins (-inf, e0], (e0, e1], ..., (ek, inf). A discrete column: one per value.
-    Otherwise the deciles, plus a bin of its own around every value with mass >= ATOM_MASS."""
-    if discrete is not None:  # also open bins below and above the values, so a moved constant shows
+def bin_edges(finite: np.ndarray, discrete: np.ndarray | None, support: np.ndarray, mass: np.ndarray) -> np.ndarray:
+    """Right-closed bins (-inf, e0], (e0, e1], ..., (ek, inf). A discrete column: one per value,
+    plus open bins below and above them (so a moved constant shows). Otherwise every value with
+    mass >= ATOM_MASS in a bin of its own, and the deciles of the remaining values, snapped to
+    support points so that both CDFs are known at every edge."""
+    if discrete is not None:
         return np.concatenate([[np.nextafter(discrete[0], -np.inf)], discrete])
     atoms = support[mass >= ATOM_MASS]
-    below = np.nextafter(atoms, -np.inf)
-    return np.unique(np.concatenate([deciles, atoms, below]))
+    rest = finite[~np.isin(finite, atoms)] if atoms.size else finite
+    deciles = np.quantile(rest, DECILES, method="inverted_cdf") if rest.size else np.empty(0)
+    snapped = support[np.minimum(np.searchsorted(support, deciles), support.size - 1)]
+    return np.unique(np.concatenate([snapped, atoms, np.nextafter(atoms, -np.inf)]))
 
 
 def finite_moments(finite: np.ndarray) -> tuple[float, float]:
