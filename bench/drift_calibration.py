@@ -209,8 +209,8 @@ def _table(title: str, rows: dict[str, dict[Any, Tally]], columns: list[Any], he
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--reps", type=int, default=200, help="repetitions per cell with at most 2,000 rows per side")
-    parser.add_argument("--reps-large", type=int, default=40, help="repetitions per cell with more rows on a side")
+    parser.add_argument("--reps", type=int, default=150, help="repetitions per cell with at most 2,000 rows per side")
+    parser.add_argument("--reps-large", type=int, default=30, help="repetitions per cell with more rows on a side")
     parser.add_argument("--skip-million", action="store_true", help="leave out the 1M x 1M tied cells")
     args = parser.parse_args()
     started = time.perf_counter()

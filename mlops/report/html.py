@@ -13,7 +13,7 @@ from typing import Any
 
 _STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}
-table{border-collapse:collapse;margin:12px 0}th,td{padding:4px 8px;border-bottom:1px solid #ddd;text-align:right}
+table{border-collapse:collapse;margin:12px 0}th,td{padding:4px 8px;border-bottom:1px solid #ddd;text-align:right;white-space:nowrap}
 th:first-child,td:first-child{text-align:left}.bad{color:#b00020;font-weight:600}.ok{color:#1b5e20}
 .neutral{color:#8a6d00;font-weight:600}.rule{background:#f5f5f5;padding:8px 12px;border-radius:6px}
 .grid{display:flex;flex-wrap:wrap;gap:16px}.card{border:1px solid #ddd;padding:8px;border-radius:6px}
@@ -34,7 +34,7 @@ def _num(value: Any) -> str:
 
 
 def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1%}"
+    return "-" if value is None else f"{value:.1%}".replace(".0%", "%")
 
 
 def _bars(histogram: dict[str, Any], width: int = 380, height: int = 150) -> str:
@@ -51,7 +51,7 @@ def _bars(histogram: dict[str, Any], width: int = 380, height: int = 150) -> str
     pad, bottom = 18, 44 if categorical else 22
     top = max(max(reference), max(current), 1e-9)
     slot = (width - 2 * pad) / len(reference)
-    plot = height - bottom - 6
+    plot = height - bottom - 18  # room for the scale label above the tallest bar
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">']
     for i, (ref, cur) in enumerate(zip(reference, current, strict=False)):
         x = pad + i * slot
@@ -82,11 +82,11 @@ def _verdict(f: dict[str, Any], p_value: float) -> str:
     significant = f["p_adjusted"] < p_value
     large = f["effect"] >= f.get("effect_floor", 0.0)
     if f["drifted"]:
-        return "drifted: significant and effect ≥ floor"
+        return "drifted"
     if significant and not large:
-        return "no: significant, effect below floor"
+        return "no (effect &lt; floor)"
     if large and not significant:
-        return "no: effect ≥ floor, not significant"
+        return "no (not significant)"
     return "no"
 
 
@@ -135,10 +135,13 @@ def render(report: dict[str, Any], title: str) -> str:
     for f in sorted(report["features"], key=lambda f: (not f["drifted"], -f["effect"])):
         rows.append(
             f'<tr><td>{escape(f["name"])}</td><td>{f["kind"]}</td><td>{f["test"]} {_num(f["statistic"])}</td>'
-            f'<td>{_num(f["p_adjusted"])}</td><td>{_EFFECT.get(f["effect_name"], f["effect_name"])} {_num(f["effect"])}</td>'
+            f'<td>{_num(f["p_adjusted"])}</td><td>{_EFFECT.get(f["effect_name"], f["effect_name"])}</td><td>{_num(f["effect"])}</td>'
             f'<td>{_num(f.get("effect_floor"))}</td><td>{_num(f["psi"])}</td><td>{_pct(f["missing_share"])}</td>'
             f'<td class="{"bad" if f["drifted"] else "ok"}">{_verdict(f, p_value)}</td></tr>'
         )
+    table = (f"<table><tr><th>feature</th><th>kind</th><th>test statistic</th><th>p (BH)</th><th>effect size</th>"
+             f"<th>effect</th><th>floor</th><th>PSI</th><th>missing</th><th>verdict</th></tr>{''.join(rows)}</table>"
+             if rows else "<p>Not judged: too few rows in the window.</p>")
     reasons = "".join(f"<li>{escape(r)}</li>" for r in report["reasons"]) or "<li>none</li>"
     quality = "".join(f"<li>{escape(q)}</li>" for q in report["quality"]) or "<li>none</li>"
     prediction = report.get("prediction")
@@ -161,8 +164,7 @@ def render(report: dict[str, Any], title: str) -> str:
         f"<h1>{escape(title)}</h1>"
         f'<p class="{css}">Outcome: {escape(verdict)}. {report["rows"]} rows, drift share {_pct(report["drift_share"])}.</p>'
         f"{_rule(report)}<h2>Reasons</h2><ul>{reasons}</ul>"
-        f"<h2>Features</h2><table><tr><th>feature</th><th>kind</th><th>test statistic</th><th>p (BH)</th>"
-        f"<th>effect</th><th>floor</th><th>PSI</th><th>missing</th><th>verdict</th></tr>{''.join(rows)}</table>"
+        f"<h2>Features</h2>{table}"
         f"<h2>Data quality</h2><ul>{quality}</ul>{_performance(report)}"
         f'<p class="legend"><span style="background:{REF}"></span>reference (training)'
         f'<span style="background:{CUR}"></span>current window</p>{prediction_block}'
