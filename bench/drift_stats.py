@@ -82,7 +82,8 @@ def main() -> None:
     shifted = [n for i, n in enumerate(names) if i % 4 == 0]
     significant = [f.drift.name for f in report.features if f.p_adjusted < 0.05]
     print(f"significant after BH      {', '.join(significant) or 'none'} (shifted by 0.1 sd: {', '.join(shifted)}); "
-          f"drifted {sum(f.drifted for f in report.features)}: below the PSI floor of 0.2")
+          f"drifted (effect >= {DriftConfig().numeric_effect} sd too): "
+          f"{', '.join(f.drift.name for f in report.features if f.drifted) or 'none'}")
 
 
 if __name__ == "__main__":

@@ -93,8 +93,7 @@ def drift_check(
                     {k: v for k, v in baseline_metrics.items() if performance is not None and k in performance.values})
     report.quality.extend(findings)
     # A backfill (an as-of older than the newest check) must not overwrite the live status.
-    newest = production.tags.get("last_drift_as_of", "")
-    backfill = bool(newest) and as_of.isoformat() < newest
+    backfill = _older_than_newest_check(as_of, production.tags.get("last_drift_as_of", ""))
 
     experiment_id = registry.experiment_id(monitoring_experiment(config, model))
     tags = {"mlops.job": "drift-check", "mlops.model": model.name, "model_version": version,
@@ -121,6 +120,13 @@ def drift_check(
         registry.tag_run(run.info.run_id, {"triggered": triggered or "already triggered today"})
     log.info("%s v%s: %s; %s", model.name, version, report.outcome, "; ".join(report.reasons) or "no reasons")
     return DriftResult(model.name, version, report, run.info.run_id, triggered, backfill)
+
+
+def _older_than_newest_check(as_of: datetime, newest: str) -> bool:
+    try:
+        return bool(newest) and as_of < datetime.fromisoformat(newest)
+    except (ValueError, TypeError):  # an unreadable or naive tag: treat the check as the newest
+        return False
 
 
 def _without_training_rows(frame: pd.DataFrame, model: ModelConfig, training_end: str) -> tuple[pd.DataFrame, list[str]]:
