@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops.config import DriftConfig, ModelConfig, PromotionConfig
+from mlops.config import DriftConfig, PromotionConfig
 from mlops.drift.check import decide
 from mlops.drift.performance import estimate
 from mlops.drift.profile import PROFILE_VERSION, build_profile
@@ -116,20 +116,3 @@ def test_insufficient_data_keeps_the_thresholds() -> None:
     rng = np.random.default_rng(5)
     report = decide(frame(rng, 50), profile_of(frame(rng, 1_000)), DriftConfig(), PromotionConfig(), set())
     assert report.outcome == "insufficient data" and report.to_dict()["thresholds"]["min_rows"] == 200
-
-
-def test_categorical_datetime_and_id_columns_refused_at_retrain() -> None:
-    import pyarrow as pa
-
-    from mlops.training.dataset import prepare
-
-    n = 500
-    base = {"x": np.arange(n, dtype=float), "label": np.tile(["a", "b"], n // 2)}
-    model = ModelConfig.model_validate({"name": "m", "source": {"uri": "x.parquet"}, "target": "label"})
-    for column, values, message in (
-        ("signup", pa.array(pd.date_range("2026-01-01", periods=n, tz="UTC")), "holds dates/times"),
-        ("day", pa.array([f"2026-01-{1 + i % 28:02d}" for i in range(n)]), "holds date strings"),
-        ("email", pa.array([f"user{i}@example.org" for i in range(n)]), "nearly one per row"),
-    ):
-        with pytest.raises(DataError, match=f"feature '{column}' .*{message}"):
-            prepare(pa.table({**base, column: values}), model, "test")

@@ -136,3 +136,16 @@ def test_category_codes_encode_the_same_whatever_the_dtype(tmp_path: Path) -> No
     with_nan = pd.DataFrame({"code": np.append(code[:-1].astype(float), np.nan), "flag": flag})
     np.testing.assert_allclose(booster.predict_proba(with_nan)[:-1], as_trained[:-1])
     assert (booster.predict(pd.DataFrame({"code": code, "flag": flag})) == label).mean() > 0.95
+
+
+def test_categorical_datetime_and_id_columns_refused_at_retrain() -> None:
+    n = 500
+    base = {"x": np.arange(n, dtype=float), "label": np.tile(["a", "b"], n // 2)}
+    model = model_config(source={"uri": "x.parquet"})
+    for column, values, message in (
+        ("signup", pa.array(pd.date_range("2026-01-01", periods=n, tz="UTC")), "holds dates/times"),
+        ("day", pa.array([f"2026-01-{1 + i % 28:02d}" for i in range(n)]), "holds date strings"),
+        ("email", pa.array([f"user{i}@example.org" for i in range(n)]), "nearly one per row"),
+    ):
+        with pytest.raises(DataError, match=f"feature '{column}' .*{message}"):
+            prepare(pa.table({**base, column: values}), model, "test")
