@@ -18,7 +18,7 @@ from scipy import stats
 
 from mlops.config import DriftConfig, PromotionConfig
 from mlops.drift.check import decide
-from mlops.drift.profile import numeric_summary
+from mlops.drift.profile import PROFILE_VERSION, numeric_summary
 
 
 def rss_mb() -> float:
@@ -50,7 +50,7 @@ def main() -> None:
     names = [f"f{i:02d}" for i in range(args.features)]
 
     # The profile is built one feature at a time, as retrain does, keeping only the summary.
-    profile = {"features": {n: numeric_summary(rng.normal(size=args.rows)) for n in names}}
+    profile = {"version": PROFILE_VERSION, "features": {n: numeric_summary(rng.normal(size=args.rows)) for n in names}}
     before = rss_mb()
     window = pd.DataFrame({n: rng.normal(0.1 * (i % 4 == 0), 1.0, size=args.rows) for i, n in enumerate(names)})
     matrix_mb = sum(window[n].to_numpy().nbytes for n in names) / 2**20
@@ -82,7 +82,8 @@ def main() -> None:
     shifted = [n for i, n in enumerate(names) if i % 4 == 0]
     significant = [f.drift.name for f in report.features if f.p_adjusted < 0.05]
     print(f"significant after BH      {', '.join(significant) or 'none'} (shifted by 0.1 sd: {', '.join(shifted)}); "
-          f"drifted {sum(f.drifted for f in report.features)}: below the PSI floor of 0.2")
+          f"drifted (effect >= {DriftConfig().numeric_effect} sd too): "
+          f"{', '.join(f.drift.name for f in report.features if f.drifted) or 'none'}")
 
 
 if __name__ == "__main__":

@@ -195,12 +195,29 @@ class PromotionConfig(_Strict):
 
 
 class DriftConfig(_Strict):
+    """A feature drifts when its Benjamini-Hochberg-corrected p-value is below `p_value` AND its
+    scale-free effect size reaches the floor: normalised Wasserstein (in reference standard
+    deviations) for numerics, Jensen-Shannon distance (base 2) for categoricals. The floors were
+    chosen with `bench/drift_calibration.py`."""
+
     current_window_days: int = Field(default=7, gt=0)
     min_rows: int = Field(default=200, ge=1)
     p_value: float = Field(default=0.05, gt=0.0, lt=1.0)
-    psi_threshold: float = Field(default=0.2, ge=0.0)
+    numeric_effect: float = Field(default=0.1, ge=0.0)
+    categorical_effect: float = Field(default=0.1, ge=0.0, le=1.0)
     max_drift_share: float = Field(default=0.3, gt=0.0, le=1.0)
+    max_missing_increase: float | None = Field(default=0.1, gt=0.0, le=1.0)
     max_metric_drop: float = Field(default=0.05, ge=0.0, le=1.0)
+    min_labelled_rows: int = Field(default=200, ge=1)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _replaced_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "psi_threshold" in data:
+            raise ValueError("psi_threshold was replaced by numeric_effect (normalised Wasserstein, default 0.1) and "
+                             "categorical_effect (Jensen-Shannon distance, default 0.1); PSI is still reported")
+        return data
 
 
 class ScheduleConfig(_Strict):

@@ -1,23 +1,55 @@
 """From a baseline profile and a window of rows to a drift decision. Pure: no MLflow, no I/O.
 
-Order matters: schema and quality first (a missing column is an error, not drift), then the
-row-count floor (too few rows is "insufficient data", not drift), then per-feature tests with
-Benjamini-Hochberg correction, then prediction drift and performance, then one decision with
-every reason listed.
+Order matters: the profile's version, then schema and quality (a missing column is an error,
+not drift), then the row-count floor (too few rows is "insufficient data", not drift), then
+per-feature tests with Benjamini-Hochberg correction, then prediction drift and performance,
+then one decision with every reason listed.
+
+The rule: a feature drifts when its corrected p-value is below `drift.p_value` AND its
+scale-free effect size reaches the floor for its kind (`METHODS`). Significance alone flags
+negligible differences at a million rows; an effect floor alone flags noise at fifty.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from scipy import stats as sps
 
+from mlops.categories import dtype_class
 from mlops.config import LOWER_IS_BETTER, DriftConfig, PromotionConfig
-from mlops.drift.stats import FeatureDrift, benjamini_hochberg, categorical_drift, numeric_drift
+from mlops.drift.categorical import categorical_drift
+from mlops.drift.numeric import numeric_drift
+from mlops.drift.performance import PerformanceEstimate
+from mlops.drift.profile import SUPPORTED_VERSIONS
+from mlops.drift.stats import FeatureDrift, benjamini_hochberg
 from mlops.errors import DataError
+
+Outcome = Literal["drift", "no drift", "insufficient data"]
+
+
+@dataclass(frozen=True)
+class Method:
+    """A registered drift method: how to read a column, how to compare it, which floor applies."""
+
+    compute: Callable[[str, dict[str, Any], Any], FeatureDrift]
+    read: Callable[[pd.Series], Any]
+    floor: Callable[[DriftConfig], float]
+
+
+def _as_numbers(column: pd.Series) -> np.ndarray:
+    numbers: np.ndarray = pd.to_numeric(column, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    return numbers
+
+
+METHODS: dict[str, Method] = {
+    "numeric": Method(numeric_drift, _as_numbers, lambda d: d.numeric_effect),
+    "categorical": Method(categorical_drift, lambda column: column, lambda d: d.categorical_effect),
+}
 
 
 @dataclass
@@ -25,9 +57,10 @@ class FeatureResult:
     drift: FeatureDrift
     p_adjusted: float
     drifted: bool
+    floor: float = 0.0
 
     def as_dict(self, histograms: bool = False) -> dict[str, Any]:
-        data = {**self.drift.as_dict(), "p_adjusted": self.p_adjusted, "drifted": self.drifted}
+        data = {**self.drift.as_dict(), "p_adjusted": self.p_adjusted, "drifted": self.drifted, "effect_floor": self.floor}
         if histograms:
             data["histogram"] = self.drift.histogram
         return data
@@ -35,7 +68,7 @@ class FeatureResult:
 
 @dataclass
 class DriftReport:
-    outcome: str  # "drift" | "no drift" | "insufficient data"
+    outcome: Outcome
     retrain_needed: bool
     reasons: list[str]
     rows: int
@@ -44,8 +77,9 @@ class DriftReport:
     extra_columns: list[str] = field(default_factory=list)
     prediction: FeatureDrift | None = None
     prediction_drifted: bool = False
-    performance: dict[str, float] = field(default_factory=dict)
+    performance: PerformanceEstimate | None = None
     baseline_performance: dict[str, float] = field(default_factory=dict)
+    thresholds: dict[str, float | int | None] = field(default_factory=dict)
 
     @property
     def drift_share(self) -> float:
@@ -61,11 +95,21 @@ class DriftReport:
             "drifted_features": [f.drift.name for f in self.features if f.drifted],
             "quality": self.quality,
             "extra_columns": self.extra_columns,
+            "thresholds": self.thresholds,
             "features": [f.as_dict(histograms) for f in self.features],
-            "prediction": None if self.prediction is None else {**self.prediction.as_dict(), "drifted": self.prediction_drifted},
-            "performance": self.performance,
+            "prediction": None if self.prediction is None else {
+                **self.prediction.as_dict(), "drifted": self.prediction_drifted,
+                **({"histogram": self.prediction.histogram} if histograms else {})},
+            "performance": None if self.performance is None else self.performance.as_dict(),
             "baseline_performance": self.baseline_performance,
         }
+
+
+def check_profile_version(profile: Mapping[str, Any]) -> None:
+    version = profile.get("version")
+    if version not in SUPPORTED_VERSIONS:
+        raise DataError(f"baseline profile version {version!r} is not supported (this mlops reads version "
+                        f"{', '.join(map(str, sorted(SUPPORTED_VERSIONS)))}); retrain the model to write a current profile")
 
 
 def check_schema(frame: pd.DataFrame, profile: Mapping[str, Any], ignore: set[str]) -> tuple[list[str], list[str]]:
@@ -78,22 +122,22 @@ def check_schema(frame: pd.DataFrame, profile: Mapping[str, Any], ignore: set[st
     findings = []
     for name, summary in features.items():
         column = frame[name]
-        if summary["kind"] == "numeric" and not (pd.api.types.is_numeric_dtype(column) or column.isna().all()):
-            findings.append(f"{name}: dtype changed from numeric to {column.dtype}; non-numeric values count as missing")
-        elif summary["kind"] == "categorical" and pd.api.types.is_float_dtype(column) and not column.isna().all():
-            findings.append(f"{name}: dtype changed from categorical to {column.dtype}")
+        if column.isna().all():
+            continue
+        now, before = dtype_class(column), summary.get("dtype_class")
+        if summary["kind"] == "numeric" and not pd.api.types.is_numeric_dtype(column) and now != "bool":
+            findings.append(f"{name}: values changed from {before or 'numeric'} to {now} ({column.dtype}); "
+                            "non-numeric values count as missing")
+        elif before is not None and now != before:
+            findings.append(f"{name}: values changed from {before} to {now} ({column.dtype})")
     return extra, findings
 
 
 def feature_drift(frame: pd.DataFrame, profile: Mapping[str, Any]) -> list[FeatureDrift]:
     results = []
     for name, summary in profile["features"].items():
-        column = frame[name]
-        if summary["kind"] == "numeric":
-            values = pd.to_numeric(column, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-            results.append(numeric_drift(name, summary, values))
-        else:
-            results.append(categorical_drift(name, summary, column.astype(object).where(column.notna(), None).to_numpy()))
+        method = METHODS[summary["kind"]]
+        results.append(method.compute(name, summary, method.read(frame[name])))
     return results
 
 
@@ -113,6 +157,13 @@ def quality_findings(results: list[FeatureDrift], profile: Mapping[str, Any]) ->
     return findings
 
 
+def thresholds(drift: DriftConfig) -> dict[str, float | int | None]:
+    return {"p_value": drift.p_value, "numeric_effect": drift.numeric_effect, "categorical_effect": drift.categorical_effect,
+            "max_drift_share": drift.max_drift_share, "max_missing_increase": drift.max_missing_increase,
+            "min_rows": drift.min_rows, "max_metric_drop": drift.max_metric_drop,
+            "min_labelled_rows": drift.min_labelled_rows, "confidence": drift.confidence}
+
+
 def decide(
     frame: pd.DataFrame,
     profile: Mapping[str, Any],
@@ -120,56 +171,93 @@ def decide(
     promotion: PromotionConfig,
     ignore: set[str],
     scores: np.ndarray | None = None,
-    performance: Mapping[str, float] | None = None,
+    performance: PerformanceEstimate | None = None,
     baseline_performance: Mapping[str, float] | None = None,
 ) -> DriftReport:
+    check_profile_version(profile)
     extra, schema_findings = check_schema(frame, profile, ignore)
     rows = len(frame)
     if rows < drift.min_rows:
         return DriftReport("insufficient data", False, [f"{rows} rows in the window, fewer than drift.min_rows {drift.min_rows}"],
-                           rows, quality=schema_findings, extra_columns=extra)
+                           rows, quality=schema_findings, extra_columns=extra, thresholds=thresholds(drift))
 
     raw = feature_drift(frame, profile)
     adjusted = benjamini_hochberg([r.p_value for r in raw])
-    results = [FeatureResult(r, p, p < drift.p_value and r.psi >= drift.psi_threshold) for r, p in zip(raw, adjusted, strict=True)]
-    report = DriftReport("no drift", False, [], rows, results, schema_findings + quality_findings(raw, profile), extra)
+    results = []
+    for result, p in zip(raw, adjusted, strict=True):
+        floor = METHODS[result.kind].floor(drift)
+        results.append(FeatureResult(result, p, p < drift.p_value and result.effect >= floor, floor))
+    report = DriftReport("no drift", False, [], rows, results, schema_findings + quality_findings(raw, profile), extra,
+                         thresholds=thresholds(drift))
 
-    drifted = [f.drift.name for f in results if f.drifted]
+    drifted = [f"{f.drift.name} ({f.drift.effect_name} {f.drift.effect:.3f})" for f in results if f.drifted]
     if results and report.drift_share >= drift.max_drift_share:
         report.reasons.append(f"{len(drifted)} of {len(results)} features drifted ({report.drift_share:.0%} >= "
                               f"max_drift_share {drift.max_drift_share:.0%}): {', '.join(drifted)}")
     elif drifted:
         report.quality.append(f"drifted below the retrain share: {', '.join(drifted)}")
+    report.reasons.extend(missing_share_reasons(raw, profile, drift))
 
-    if scores is not None and profile.get("prediction_scores", {}).get("sketch"):
+    if scores is not None and profile.get("prediction_scores", {}).get("support"):
         report.prediction = numeric_drift("prediction_score", profile["prediction_scores"], scores)
-        report.prediction_drifted = report.prediction.p_value < drift.p_value and report.prediction.psi >= drift.psi_threshold
+        report.prediction_drifted = (report.prediction.p_value < drift.p_value
+                                     and report.prediction.effect >= drift.numeric_effect)
         if report.prediction_drifted:
-            report.reasons.append(f"prediction scores drifted (PSI {report.prediction.psi:.3f} >= {drift.psi_threshold})")
+            report.reasons.append(f"prediction scores drifted (Wasserstein {report.prediction.effect:.3f} sd >= "
+                                  f"{drift.numeric_effect}, KS p {report.prediction.p_value:.2g})")
 
-    if performance:
-        report.performance = dict(performance)
+    if performance is not None:
+        report.performance = performance
         report.baseline_performance = dict(baseline_performance or {})
-        report.reasons.extend(_performance_reasons(performance, baseline_performance or {}, drift, promotion))
+        if performance.rows < drift.min_labelled_rows:
+            report.quality.append(f"{performance.rows} labelled rows in the window, fewer than drift.min_labelled_rows "
+                                  f"{drift.min_labelled_rows}: performance not judged")
+        else:
+            report.reasons.extend(performance_reasons(performance, baseline_performance or {}, drift, promotion))
 
     report.retrain_needed = bool(report.reasons)
     report.outcome = "drift" if report.retrain_needed else "no drift"
     return report
 
 
-def _performance_reasons(
-    current: Mapping[str, float], baseline: Mapping[str, float], drift: DriftConfig, promotion: PromotionConfig
-) -> list[str]:
+def missing_share_reasons(results: list[FeatureDrift], profile: Mapping[str, Any], drift: DriftConfig) -> list[str]:
+    """A feature whose missing share rose by at least `max_missing_increase`, and significantly
+    (one-sided binomial test against the baseline share), is a reason to retrain."""
+    if drift.max_missing_increase is None:
+        return []
     reasons = []
+    for result in results:
+        before = float(profile["features"][result.name].get("missing_share", 0.0))
+        if result.rows and result.missing_share - before >= drift.max_missing_increase:
+            missing_rows = round(result.missing_share * result.rows)
+            p = float(sps.binom.sf(missing_rows - 1, result.rows, before)) if before > 0 else 0.0
+            if p < drift.p_value:
+                reasons.append(f"{result.name}: missing share {result.missing_share:.1%} vs {before:.1%} at training "
+                               f"(up by >= max_missing_increase {drift.max_missing_increase:.1%})")
+    return reasons
+
+
+def performance_reasons(
+    current: PerformanceEstimate, baseline: Mapping[str, float], drift: DriftConfig, promotion: PromotionConfig
+) -> list[str]:
+    """Only a drop that survives the confidence bound counts: the metric's optimistic bound must
+    still fall below the minimum, or below the training value by more than max_metric_drop."""
+    reasons = []
+    level = f"{current.confidence:.0%} bound"
     for name, minimum in sorted(promotion.min_metrics.items()):
-        if name in current and current[name] < minimum:
-            reasons.append(f"{name} {current[name]:.4f} on labelled window rows fell below minimum {minimum:.4f}")
+        if name in current.values and current.upper[name] < minimum:
+            reasons.append(f"{name} {current.values[name]:.4f} on {current.rows} labelled window rows ({level} "
+                           f"{current.upper[name]:.4f}) fell below minimum {minimum:.4f}")
     for name in sorted(set(promotion.min_metrics) | {promotion.compare_metric}):
-        if name not in current or name not in baseline:
+        if name not in current.values or name not in baseline:
             continue
-        change = current[name] - baseline[name]
-        dropped = change > drift.max_metric_drop if name in LOWER_IS_BETTER else -change > drift.max_metric_drop
+        if name in LOWER_IS_BETTER:
+            dropped = current.lower[name] - baseline[name] > drift.max_metric_drop
+            bound = current.lower[name]
+        else:
+            dropped = baseline[name] - current.upper[name] > drift.max_metric_drop
+            bound = current.upper[name]
         if dropped:
-            reasons.append(f"{name} {current[name]:.4f} vs {baseline[name]:.4f} at training: worse by more than "
-                           f"max_metric_drop {drift.max_metric_drop}")
+            reasons.append(f"{name} {current.values[name]:.4f} ({level} {bound:.4f}, {current.rows} labelled rows) vs "
+                           f"{baseline[name]:.4f} at training: worse by more than max_metric_drop {drift.max_metric_drop}")
     return reasons

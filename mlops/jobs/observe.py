@@ -22,17 +22,24 @@ def retrain_metrics(metrics: JobMetrics, result: RetrainResult) -> None:
 
 
 def drift_metrics(metrics: JobMetrics, result: DriftResult | NoProduction) -> None:
+    """A backfill (an as-of older than the newest check) pushes no drift gauges: they describe
+    the newest data, and an old window must not overwrite them."""
     if isinstance(result, NoProduction):
         metrics.set("mlops_production_missing", 1.0)
+        return
+    if result.backfill:
         return
     metrics.set("mlops_production_missing", 0.0)
     report = result.report
     metrics.set("mlops_drift_share", report.drift_share)
     metrics.set("mlops_retrain_needed", 1.0 if report.retrain_needed else 0.0)
+    metrics.set("mlops_drift_window_rows", float(report.rows))
+    metrics.set("mlops_drift_insufficient_data", 1.0 if report.outcome == "insufficient data" else 0.0)
     metrics.set("mlops_production_version", float(result.version))
     if report.prediction is not None:
         metrics.set("mlops_prediction_psi", report.prediction.psi)
     metrics.set_family("mlops_feature_psi", "feature", {f.drift.name: f.drift.psi for f in report.features})
+    metrics.set_family("mlops_feature_drift_effect", "feature", {f.drift.name: f.drift.effect for f in report.features})
     metrics.set_family("mlops_feature_drifted", "feature", {f.drift.name: float(f.drifted) for f in report.features})
 
 

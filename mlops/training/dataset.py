@@ -10,8 +10,14 @@ import pandas as pd
 import pyarrow as pa
 from sklearn.model_selection import train_test_split
 
+from mlops.categories import category_keys
 from mlops.config import ModelConfig
 from mlops.errors import DataError
+
+# A categorical with this many distinct values, nearly one per row, is an id, not a category.
+NEAR_UNIQUE_SHARE = 0.9
+NEAR_UNIQUE_MIN = 50
+_ISO_DATE = r"^\s*\d{4}-\d{2}-\d{2}"
 
 
 @dataclass(frozen=True)
@@ -80,8 +86,9 @@ def prepare(table: pa.Table, model: ModelConfig, where: str) -> Dataset:
     features = []
     for name in names:
         if name in categorical:
-            values = frame[name].dropna().astype(str).unique().tolist()
-            features.append({"name": name, "kind": "categorical", "categories": sorted(values)})
+            keys = category_keys(frame[name])
+            _refuse_unfit_category(name, table.schema.field(name).type, frame[name], keys, where)
+            features.append({"name": name, "kind": "categorical", "categories": sorted(keys.dropna().unique().tolist())})
         else:
             if not _is_numeric(table.schema.field(name).type):
                 raise DataError(f"{where}: feature {name!r} is {table.schema.field(name).type}; list it in categorical_features")
@@ -126,6 +133,26 @@ def split(dataset: Dataset, model: ModelConfig) -> Split:
         "random-stratified" if stratify is not None else "random",
         None,
     )
+
+
+def _refuse_unfit_category(name: str, dtype: pa.DataType, values: pd.Series, keys: pd.Series, where: str) -> None:
+    """Dates and ids make categoricals whose every new day is an unseen category: refuse them
+    with one line naming the column, instead of a model and a drift check that cannot work."""
+    fix = "leave it out of `features` (or list it in source.id_columns)"
+    if pa.types.is_temporal(dtype):
+        raise DataError(f"{where}: feature {name!r} holds dates/times ({dtype}) and cannot be a categorical feature; {fix}")
+    present = keys.dropna()
+    if present.empty:
+        return
+    if pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values):
+        text = values.dropna().astype(str)
+        if len(text) and text.str.match(_ISO_DATE).mean() >= 0.95:
+            raise DataError(f"{where}: feature {name!r} holds date strings (e.g. {text.iloc[0]!r}) and cannot be a "
+                            f"categorical feature; {fix}")
+    distinct = present.nunique()
+    if distinct >= NEAR_UNIQUE_MIN and distinct >= NEAR_UNIQUE_SHARE * len(present):
+        raise DataError(f"{where}: feature {name!r} has {distinct} distinct values in {len(present)} rows, nearly one per "
+                        f"row, so it cannot be a categorical feature; {fix}")
 
 
 def fingerprint(table: pa.Table) -> str:

@@ -1,8 +1,10 @@
 """The logged model: a native XGBoost booster (`model.ubj`) plus `encoding.json`.
 
 This file is also MLflow's models-from-code entry point, so it imports only numpy, pandas,
-xgboost and mlflow: `mlflow.pyfunc.load_model("models:/NAME@production").predict(df)` works
-wherever those are installed, returns the original label values, and nothing is pickled.
+xgboost, mlflow and `mlops.categories` (itself numpy and pandas only):
+`mlflow.pyfunc.load_model("models:/NAME@production").predict(df)` returns the original label
+values, and nothing is pickled. Category values are encoded by the same canonical key as at
+training, so 1, 1.0, "1" and True are one category whatever dtype the input arrives in.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 from mlflow.pyfunc import PythonModel  # type: ignore[attr-defined]
+
+from mlops.categories import category_keys
 
 BOOSTER_FILE = "model.ubj"
 ENCODING_FILE = "encoding.json"
@@ -56,8 +60,8 @@ class LabelledBooster:
         for feature in self.features:
             values = data[feature["name"]]
             if feature["kind"] == "categorical":
-                as_text = values.astype("string").astype(object).where(values.notna(), None)
-                columns[feature["name"]] = pd.Categorical(as_text, categories=feature["categories"])
+                keys = category_keys(values).to_numpy(dtype=object)
+                columns[feature["name"]] = pd.Categorical(keys, categories=feature["categories"])
             else:
                 numeric = pd.to_numeric(values, errors="coerce").astype("float64")
                 columns[feature["name"]] = numeric.replace([np.inf, -np.inf], np.nan)

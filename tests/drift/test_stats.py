@@ -10,9 +10,11 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from mlops.config import DriftConfig, PromotionConfig
+from mlops.drift.categorical import categorical_drift
 from mlops.drift.check import decide
-from mlops.drift.profile import SKETCH_POINTS, categorical_summary, numeric_summary
-from mlops.drift.stats import benjamini_hochberg, categorical_drift, numeric_drift, psi
+from mlops.drift.numeric import numeric_drift
+from mlops.drift.profile import PROFILE_VERSION, SKETCH_POINTS, categorical_summary, numeric_summary
+from mlops.drift.stats import benjamini_hochberg, psi
 
 STEP = 1 / SKETCH_POINTS
 
@@ -72,7 +74,7 @@ def test_values_beyond_the_reference_range_count() -> None:
     cur = np.concatenate([rng.uniform(0, 1, 7_000), rng.uniform(5, 6, 3_000)])
     result = numeric_drift("x", numeric_summary(ref), cur)
     assert result.out_of_range_share == pytest.approx(0.3, abs=1e-3)
-    assert result.histogram["current"][-1] == pytest.approx(0.3 + 0.7 * 0.1, abs=0.02)  # the open-ended top bin
+    assert result.histogram["current"][-1] == pytest.approx(0.3 + 0.7 * 0.01, abs=0.005)  # the open bin above the 99th percentile
     assert result.psi > 0.3
 
 
@@ -129,27 +131,31 @@ def million() -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     rng = np.random.default_rng(6)
     names = [f"f{i:02d}" for i in range(20)]
     reference = {n: numeric_summary(rng.normal(size=1_000_000)) for n in names}
+    reference = {"version": PROFILE_VERSION, "features": reference}
     same = pd.DataFrame({n: rng.normal(size=1_000_000) for n in names})
     shifted = same.copy()
     for n in ("f03", "f11", "f17"):
         shifted[n] = shifted[n] + 0.2
-    return {"features": reference}, same, shifted
+    return reference, same, shifted
 
 
 def test_fdr_million_rows_no_shift_no_drift(million: tuple[dict, pd.DataFrame, pd.DataFrame]) -> None:
     profile, same, _ = million
-    report = decide(same, profile, DriftConfig(psi_threshold=0.0), PromotionConfig(), set())
+    report = decide(same, profile, DriftConfig(numeric_effect=0.0), PromotionConfig(), set())
     assert [f.drift.name for f in report.features if f.drifted] == []
     assert not report.retrain_needed
 
 
 def test_fdr_million_rows_three_shifted_features(million: tuple[dict, pd.DataFrame, pd.DataFrame]) -> None:
-    profile, _, shifted = million
-    report = decide(shifted, profile, DriftConfig(psi_threshold=0.0), PromotionConfig(), set())
+    profile, same, shifted = million
+    report = decide(shifted, profile, DriftConfig(numeric_effect=0.0), PromotionConfig(), set())
     assert [f.drift.name for f in report.features if f.drifted] == ["f03", "f11", "f17"]
-    # A 0.2 sd shift is real but small (PSI ~0.04): the default effect-size floor keeps it from counting.
+    # A 0.2 sd shift is material: PSI (~0.04) hid it, the normalised Wasserstein floor (0.1 sd) does not.
     floored = decide(shifted, profile, DriftConfig(), PromotionConfig(), set())
-    assert [f.drift.name for f in floored.features if f.drifted] == []
+    assert [f.drift.name for f in floored.features if f.drifted] == ["f03", "f11", "f17"]
+    assert all(f.drift.effect == pytest.approx(0.2, abs=0.01) for f in floored.features if f.drifted)
+    # Above the floor, nothing else changes the verdict: a 0.05 sd shift stays below it at a million rows.
+    assert decide(same + 0.05, profile, DriftConfig(), PromotionConfig(), set()).drift_share == 0.0
 
 
 finite_floats = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)

@@ -21,13 +21,14 @@ from mlops.jobs.retrain import retrain
 from conftest import END, read_artifact, store_client
 
 BEFORE_SHIFT = END - timedelta(days=28)
+TRAINED_AT = BEFORE_SHIFT - timedelta(days=7)  # so the undrifted window holds rows the model never saw
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     paths = write_demo(tmp_path_factory.mktemp("drift"), END)
     config = load_config(paths.config, environ={})
-    result = retrain(config, config.models[0], BEFORE_SHIFT, run_key="base")
+    result = retrain(config, config.models[0], TRAINED_AT, run_key="base")
     assert result.outcome == "promoted"
     return {"config": config, "paths": paths, "client": store_client(config.tracking.uri)}
 
@@ -38,6 +39,15 @@ def test_undrifted_window_needs_no_retrain(trained: dict[str, Any]) -> None:
     assert result.report.outcome == "no drift", result.report.reasons
     assert not result.report.retrain_needed and result.report.drift_share < 0.3
     assert result.report.prediction is not None and not result.report.prediction_drifted
+    assert result.report.rows > 900  # a week of the demo's 150 rows a day, none of them training rows
+
+
+def test_training_rows_are_left_out_of_the_window(trained: dict[str, Any]) -> None:
+    config = trained["config"]
+    # A window ending three days after training: its first four days are the model's own rows.
+    result = drift_check(config, config.models[0], TRAINED_AT + timedelta(days=3))
+    assert 350 < result.report.rows < 550
+    assert any("left out" in q and "training data" in q for q in result.report.quality)
 
 
 def test_drifted_window_needs_retrain_and_reports_it(trained: dict[str, Any]) -> None:
@@ -62,12 +72,34 @@ def test_drifted_window_needs_retrain_and_reports_it(trained: dict[str, Any]) ->
     assert "NaN" not in read_artifact(client, result.run_id, "drift_report.json")
     page = read_artifact(client, result.run_id, "drift_report.html")
     assert page.index("<h2>Features</h2>") < page.index("<h2>Distributions</h2>")
-    assert page.count("<svg") == 6
+    assert page.count("<svg") == 7  # six features and the prediction scores
     for external in ("<script", "<link", "src=", "url(", "@import", "https://"):
         assert external not in page
 
     tags = client.get_model_version("churn", "1").tags
     assert tags["last_drift_share"] == f"{report.drift_share:.4f}" and "last_drift_check_at" in tags
+    assert tags["last_drift_as_of"] == END.isoformat() and tags["last_drift_outcome"] == "drift"
+    assert run.data.metrics["effect.monthly_charges"] >= 0.1 and run.data.metrics["rows"] == report.rows
+
+
+def test_backfill_keeps_the_live_status_and_gauges(trained: dict[str, Any]) -> None:
+    from mlops.jobs.observe import drift_metrics
+    from mlops.metrics import JobMetrics
+
+    config, client = trained["config"], trained["client"]
+    live = drift_check(config, config.models[0], END)
+    before = client.get_model_version("churn", "1").tags
+    assert before["last_drift_outcome"] == "drift" and not live.backfill
+    old = drift_check(config, config.models[0], BEFORE_SHIFT)  # a backfill of a calm week
+    assert old.backfill and old.report.outcome == "no drift"
+    after = client.get_model_version("churn", "1").tags
+    assert {k: after[k] for k in before if k.startswith("last_drift")} == {k: before[k] for k in before if k.startswith("last_drift")}
+    assert client.get_run(old.run_id).data.tags["backfill"] == "true"  # the monitoring run is still logged
+    gauges = JobMetrics("drift-check", "churn")
+    drift_metrics(gauges, old)
+    assert gauges.values == {} and gauges.labelled == {}
+    drift_metrics(gauges, live)
+    assert gauges.values["mlops_retrain_needed"] == 1.0 and gauges.values["mlops_drift_insufficient_data"] == 0.0
 
 
 def test_too_few_rows_is_insufficient_data_not_drift(trained: dict[str, Any]) -> None:
@@ -76,6 +108,35 @@ def test_too_few_rows_is_insufficient_data_not_drift(trained: dict[str, Any]) ->
     strict = model.model_copy(update={"drift": model.drift.model_copy(update={"min_rows": 1_000_000})})
     result = drift_check(config, strict, END)
     assert result.report.outcome == "insufficient data" and not result.report.retrain_needed
+    # An outage is alertable: the row count and the outcome are gauges, and the run has the metric.
+    from mlops.jobs.observe import drift_metrics
+    from mlops.metrics import JobMetrics
+
+    gauges = JobMetrics("drift-check", "churn")
+    drift_metrics(gauges, result)
+    assert gauges.values["mlops_drift_insufficient_data"] == 1.0
+    assert gauges.values["mlops_drift_window_rows"] == result.report.rows > 0
+    run = trained["client"].get_run(result.run_id)
+    assert run.data.metrics["insufficient_data"] == 1.0 and run.data.metrics["rows"] == result.report.rows
+    page = read_artifact(trained["client"], result.run_id, "drift_report.html")
+    assert 'class="neutral"' in page and 'class="ok"' not in page.split("<h2>")[0]
+
+
+def test_unknown_profile_version_is_refused(trained: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlops.tracking import Tracking
+
+    config = trained["config"]
+    original = Tracking.load_json
+
+    def old_profile(self: Tracking, run_id: str, path: str) -> dict[str, Any]:
+        return {**original(self, run_id, path), "version": 1}
+
+    monkeypatch.setattr(Tracking, "load_json", old_profile)
+    with pytest.raises(DataError, match="baseline profile version 1 is not supported"):
+        drift_check(config, config.models[0], END)
+    result = CliRunner().invoke(main, ["--config", str(trained["paths"].config), "drift-check", "--model", "churn",
+                                       "--as-of", END.strftime("%Y-%m-%d")])
+    assert result.exit_code == 2 and "profile version 1" in result.output
 
 
 def test_missing_feature_column_is_a_data_error(trained: dict[str, Any], tmp_path: Path) -> None:

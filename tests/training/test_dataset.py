@@ -111,3 +111,41 @@ def test_fingerprint_ignores_row_order_but_not_content() -> None:
     changed = pd.DataFrame(data.to_pandas())
     changed.loc[0, "x"] += 1
     assert fingerprint(pa.Table.from_pandas(changed, preserve_index=False)) != fingerprint(data)
+
+
+def test_category_codes_encode_the_same_whatever_the_dtype(tmp_path: Path) -> None:
+    """An int-coded categorical with a NaN arrives as float ("1.0"), a bool as 0/1, a CSV as text:
+    the model must see the same categories, not 100% unseen ones."""
+    rng = np.random.default_rng(3)
+    n = 600
+    code = rng.integers(1, 4, n)
+    flag = rng.random(n) < 0.5
+    label = np.where((code == 2) ^ flag, "yes", "no")
+    data = pa.table({"code": code, "flag": flag, "label": label})
+    model = model_config(source={"uri": "x.parquet"}, categorical_features=["code", "flag"])
+    dataset = prepare(data, model, "test")
+    assert {f["name"]: f.get("categories") for f in dataset.features} == {"code": ["1", "2", "3"], "flag": ["0", "1"]}
+    booster = train(dataset, split(dataset, model), {"n_estimators": 30, "max_depth": 3}, seed=1)
+    as_trained = booster.predict_proba(pd.DataFrame({"code": code, "flag": flag}))
+    for variant in (
+        pd.DataFrame({"code": code.astype(float), "flag": flag.astype(int)}),
+        pd.DataFrame({"code": code.astype(str), "flag": flag.astype(int).astype(str)}),
+        pd.DataFrame({"code": pd.array(code, dtype="Int64"), "flag": flag.astype(float)}),
+    ):
+        np.testing.assert_allclose(booster.predict_proba(variant), as_trained)
+    with_nan = pd.DataFrame({"code": np.append(code[:-1].astype(float), np.nan), "flag": flag})
+    np.testing.assert_allclose(booster.predict_proba(with_nan)[:-1], as_trained[:-1])
+    assert (booster.predict(pd.DataFrame({"code": code, "flag": flag})) == label).mean() > 0.95
+
+
+def test_categorical_datetime_and_id_columns_refused_at_retrain() -> None:
+    n = 500
+    base = {"x": np.arange(n, dtype=float), "label": np.tile(["a", "b"], n // 2)}
+    model = model_config(source={"uri": "x.parquet"})
+    for column, values, message in (
+        ("signup", pa.array(pd.date_range("2026-01-01", periods=n, tz="UTC")), "holds dates/times"),
+        ("day", pa.array([f"2026-01-{1 + i % 28:02d}" for i in range(n)]), "holds date strings"),
+        ("email", pa.array([f"user{i}@example.org" for i in range(n)]), "nearly one per row"),
+    ):
+        with pytest.raises(DataError, match=f"feature '{column}' .*{message}"):
+            prepare(pa.table({**base, column: values}), model, "test")
