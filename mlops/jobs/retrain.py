@@ -26,6 +26,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from mlops import categories
 from mlops.config import Config, ModelConfig
 from mlops.drift.profile import build_profile, prediction_scores
 from mlops.errors import ProductionMoved, RegistryError
@@ -244,7 +245,7 @@ def _log_model(tracking: Tracking, run_id: str, booster: LabelledBooster, train_
     with tempfile.TemporaryDirectory() as tmp:
         booster.save(Path(tmp) / "booster")
         return tracking.log_model(run_id, pyfunc_model.__file__, {"booster": str(Path(tmp) / "booster")}, example,
-                                  booster.predict(example), _requirements())
+                                  booster.predict(example), _requirements(), code_paths=[categories.__file__])
 
 
 def _requirements() -> list[str]:

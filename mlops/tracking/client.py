@@ -180,7 +180,7 @@ class Tracking:
         return data
 
     def log_model(self, run_id: str, code_path: str, artifacts: Mapping[str, str], input_example: Any,
-                  output_example: Any, requirements: list[str]) -> str:
+                  output_example: Any, requirements: list[str], code_paths: list[str] | None = None) -> str:
         """Save a models-from-code pyfunc locally, upload it as the run's `model` folder, and return
         the concrete artifact URI a version is registered from."""
         import mlflow.pyfunc
@@ -193,7 +193,7 @@ class Tracking:
         with tempfile.TemporaryDirectory() as tmp, mlflow_errors(f"logging the model of run {run_id}"):
             local = Path(tmp) / "model"
             mlflow.pyfunc.save_model(str(local), python_model=code_path, artifacts=dict(artifacts), signature=signature,
-                                     input_example=input_example, pip_requirements=requirements)
+                                     input_example=input_example, pip_requirements=requirements, code_paths=code_paths)
             self.client.log_artifacts(run_id, str(local), "model")
             artifact_uri = self.client.get_run(run_id).info.artifact_uri
         return f"{artifact_uri.rstrip('/')}/model"

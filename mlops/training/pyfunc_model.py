@@ -1,7 +1,8 @@
 """The logged model: a native XGBoost booster (`model.ubj`) plus `encoding.json`.
 
 This file is also MLflow's models-from-code entry point, so it imports only numpy, pandas,
-xgboost, mlflow and `mlops.categories` (itself numpy and pandas only):
+xgboost, mlflow and `mlops.categories` (itself numpy and pandas only; logged beside the model
+as a code path, so loading needs no mlops installed):
 `mlflow.pyfunc.load_model("models:/NAME@production").predict(df)` returns the original label
 values, and nothing is pickled. Category values are encoded by the same canonical key as at
 training, so 1, 1.0, "1" and True are one category whatever dtype the input arrives in.
@@ -19,7 +20,10 @@ import pandas as pd
 import xgboost as xgb
 from mlflow.pyfunc import PythonModel  # type: ignore[attr-defined]
 
-from mlops.categories import category_keys
+try:
+    from mlops.categories import category_keys
+except ImportError:  # loaded from the registry where mlops is not installed: the copy logged with the model
+    from categories import category_keys  # type: ignore[no-redef]
 
 BOOSTER_FILE = "model.ubj"
 ENCODING_FILE = "encoding.json"
