@@ -8,20 +8,17 @@ from pathlib import Path
 import pytest
 import yaml
 
+from services import need_tool
+
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMAS = ROOT.parent / "shared" / "schemas"
+SCHEMAS = Path(__file__).resolve().parent / "schemas"  # vendored, Apache-2.0 (compose-spec.LICENSE)
 
 
 def tool(name: str) -> str:
     """The validation tools live in .venv-tools (requirements-tools.txt), installed by `make test`."""
     directory = Path(os.environ.get("MLOPS_TOOLS_BIN", ROOT / ".venv-tools" / "bin"))
     path = directory / name
-    if not path.exists():
-        message = f"{path} missing: run `make test`, which installs requirements-tools.txt into .venv-tools"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return str(path)
+    return need_tool(name, str(path) if path.exists() else None)
 
 
 @pytest.fixture(scope="session")

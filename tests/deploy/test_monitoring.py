@@ -5,24 +5,20 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 
-import pytest
 import yaml
 
 from mlops.metrics import HELP
 
 from .conftest import ROOT
+from services import need_tool
 
 MONITORING = ROOT / "k8s" / "base" / "monitoring"
 
 
 def promtool() -> str:
-    found = shutil.which("promtool")
-    if found is None:
-        pytest.fail("promtool missing: .ci/run installs Debian's prometheus package")
-    return found
+    return need_tool("promtool")
 
 
 def test_rules_are_valid_and_their_unit_tests_pass() -> None:
