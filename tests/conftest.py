@@ -20,6 +20,10 @@ _ISOLATED_ENV = ("MLFLOW_TRACKING_URI", "MLOPS_CONFIG", "MLOPS_JOB_NAME", "JOB_C
                  "KUBERNETES_SERVICE_HOST", "AWS_ENDPOINT_URL", "MLFLOW_S3_ENDPOINT_URL")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "emulator: runs the deployment emulator (root, namespaces, cgroups)")
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """One line naming the system tools whose absence skipped tests, and where each comes from."""
     if MISSING_TOOLS:

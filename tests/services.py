@@ -30,6 +30,7 @@ TOOL_PACKAGES = {
     "hadolint": PIP_TOOLS,
     "unshare": "apt-get install util-linux",
     "setpriv": "apt-get install util-linux",
+    "nsenter": "apt-get install util-linux",
     "ip": "apt-get install iproute2",
 }
 MISSING_TOOLS: dict[str, str] = {}

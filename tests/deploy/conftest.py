@@ -14,6 +14,19 @@ ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = Path(__file__).resolve().parent / "schemas"  # vendored, Apache-2.0 (compose-spec.LICENSE)
 
 
+def emulator_ready() -> None:
+    """Skip (fail under CI=true) where the kernel or user cannot run the deployment emulator."""
+    from .emulator import unavailable
+
+    for name in ("ip", "setpriv", "nsenter"):
+        need_tool(name)
+    reason = unavailable()
+    if reason:
+        if os.environ.get("CI", "").lower() in ("true", "1"):
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+
+
 def tool(name: str) -> str:
     """The validation tools live in .venv-tools (requirements-tools.txt), installed by `make test`."""
     directory = Path(os.environ.get("MLOPS_TOOLS_BIN", ROOT / ".venv-tools" / "bin"))
