@@ -4,11 +4,13 @@ Kept thin on purpose: the Kubernetes API is the one part the tests cannot run fo
 The Job copies the CronJob's job template, carries the annotation
 `cronjob.kubernetes.io/instantiate: manual` and a controller owner reference to the CronJob,
 and has a name fixed per model and day, so a second trigger that day meets a conflict and
-creates nothing.
+creates nothing. Unlike a plain copy it retrains only the drifted model (`--model NAME` in place
+of `--all`/`--shard`) and is never Indexed: one pod, FailIndex rules become FailJob.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import re
@@ -50,6 +52,36 @@ def batch_api() -> Any:
     return client.BatchV1Api()
 
 
+def one_model_args(args: list[str], model: str) -> list[str]:
+    """The container args with the model selection replaced by `--model MODEL`."""
+    kept: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in ("--model", "--shard"):
+            skip = True
+        elif arg != "--all" and not arg.startswith(("--model=", "--shard=")):
+            kept.append(arg)
+    return [*kept, "--model", model]
+
+
+def one_model_spec(spec: Any, model: str) -> Any:
+    """A copy of the CronJob's JobSpec for one model and one pod (not Indexed)."""
+    spec = copy.deepcopy(spec)
+    for container in spec.template.spec.containers:
+        if container.args:
+            container.args = one_model_args(container.args, model)
+    if spec.completion_mode == "Indexed":
+        spec.backoff_limit = spec.backoff_limit_per_index if spec.backoff_limit_per_index is not None else spec.backoff_limit
+        spec.completion_mode = spec.completions = spec.parallelism = None
+        spec.backoff_limit_per_index = spec.max_failed_indexes = None
+        for rule in (spec.pod_failure_policy.rules if spec.pod_failure_policy else []):
+            if rule.action == "FailIndex":
+                rule.action = "FailJob"
+    return spec
+
+
 def create_retrain_job(model: str, day: datetime, api: Any = None, cronjob: str | None = None) -> str | None:
     """Returns the created Job's name, or None when today's Job for this model already exists."""
     from kubernetes import client
@@ -75,7 +107,7 @@ def create_retrain_job(model: str, day: datetime, api: Any = None, cronjob: str 
                     api_version="batch/v1", kind="CronJob", name=source.metadata.name, uid=source.metadata.uid, controller=True
                 )],
             ),
-            spec=template.spec,
+            spec=one_model_spec(template.spec, model),
         )
         api.create_namespaced_job(ns, job)
     except ApiException as exc:
