@@ -44,4 +44,5 @@ def test_rules_and_dashboard_only_use_metrics_the_jobs_push() -> None:
             used |= metric_names(target["expr"])
     assert used and used <= set(HELP), sorted(used - set(HELP))
     alerts = {r["alert"] for g in rules["groups"] for r in g["rules"]}
-    assert {"MlopsJobFailing", "MlopsDriftCheckStale", "MlopsRetrainStale", "MlopsRetrainNeeded"} <= alerts
+    assert {"MlopsJobFailing", "MlopsDriftCheckStale", "MlopsRetrainStale", "MlopsRetrainNeeded",
+            "MlopsDriftCheckNeverSucceeded", "MlopsRetrainNeverSucceeded"} <= alerts
