@@ -34,10 +34,8 @@ def tool(name: str) -> str:
     return need_tool(name, str(path) if path.exists() else None)
 
 
-@pytest.fixture(scope="session")
-def k8s_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def copy_k8s(tree: Path) -> Path:
     """A copy of k8s/ with the dev overlay's example secrets in place, as an operator prepares it."""
-    tree = tmp_path_factory.mktemp("k8s") / "k8s"
     shutil.copytree(ROOT / "k8s", tree, ignore=shutil.ignore_patterns("secrets.env", "aws-credentials"))
     dev = tree / "overlays" / "dev"
     shutil.copy(dev / "secrets.env.example", dev / "secrets.env")
@@ -45,17 +43,30 @@ def k8s_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tree
 
 
+def render(tree: Path, overlay: str) -> Path:
+    """`kubectl kustomize` of one overlay, written beside the tree."""
+    result = subprocess.run([tool("kubectl"), "kustomize", str(tree / "overlays" / overlay)],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    path = tree.parent / f"{overlay}.yaml"
+    path.write_text(result.stdout)
+    return path
+
+
+@pytest.fixture(scope="session")
+def k8s_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return copy_k8s(tmp_path_factory.mktemp("k8s") / "k8s")
+
+
+@pytest.fixture(scope="module")
+def k8s_tree_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tree of this module's own, for tests that change the operator's files (secrets, models)."""
+    return copy_k8s(tmp_path_factory.mktemp("k8s-own") / "k8s")
+
+
 @pytest.fixture(scope="session")
 def rendered(k8s_tree: Path) -> dict[str, Path]:
-    out = {}
-    for overlay in ("dev", "prod"):
-        result = subprocess.run([tool("kubectl"), "kustomize", str(k8s_tree / "overlays" / overlay)],
-                                capture_output=True, text=True, check=False)
-        assert result.returncode == 0, result.stderr
-        path = k8s_tree.parent / f"{overlay}.yaml"
-        path.write_text(result.stdout)
-        out[overlay] = path
-    return out
+    return {overlay: render(k8s_tree, overlay) for overlay in ("dev", "prod")}
 
 
 def objects(path: Path) -> list[dict]:

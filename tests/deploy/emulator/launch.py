@@ -31,6 +31,26 @@ def write(path: Path, content: str, mode: int) -> None:
     path.chmod(mode)
 
 
+def inside(root: Path, path: str) -> Path:
+    """PATH in the container's root, following symlinks as the chrooted process would (/var/run -> /run)."""
+    resolved = root
+    parts = [p for p in path.split("/") if p]
+    hops = 0
+    while parts:
+        part = parts.pop(0)
+        candidate = resolved / part
+        if candidate.is_symlink() and hops < 40:
+            hops += 1
+            link = os.readlink(candidate)
+            parts = [p for p in link.split("/") if p] + parts
+            resolved = root if link.startswith("/") else resolved
+        elif part == "..":
+            resolved = resolved.parent if resolved != root else root
+        else:
+            resolved = candidate
+    return resolved
+
+
 def main(spec_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
     if os.environ.get("MLOPS_EMULATOR_STAGE") != "namespaced":
@@ -50,7 +70,7 @@ def main(spec_path: str) -> None:
         sh("mount", "--rbind", f"/{special}", str(root / special))
     sh("mount", "-t", "tmpfs", "-o", "mode=1777", "tmpfs", str(root / "dev" / "shm"))
 
-    write(root / "etc" / "hosts", "".join(f"127.0.0.1\t{name}\n" for name in ["localhost", *spec["hosts"]]), 0o644)
+    write(inside(root, "/etc/hosts"), "".join(f"127.0.0.1\t{name}\n" for name in ["localhost", *spec["hosts"]]), 0o644)
     write(root / "etc" / "hostname", spec["hostname"] + "\n", 0o644)
     for line in spec.get("passwd", []):  # the official postgres image's nss_wrapper, as a file
         with (root / "etc" / "passwd").open("a") as passwd:
@@ -58,10 +78,10 @@ def main(spec_path: str) -> None:
     uid, gid = spec["uid"], spec["gid"]
     for path in spec.get("traversable", []):  # the image's interpreter is readable by any user
         for folder in Path(path).parents:
-            inside = root / str(folder).lstrip("/")
-            inside.chmod(inside.stat().st_mode | 0o005)
+            seen = root / str(folder).lstrip("/")
+            seen.chmod(seen.stat().st_mode | 0o005)
     for mount in spec["mounts"]:
-        target = root / mount["target"].lstrip("/")
+        target = inside(root, mount["target"])
         kind = mount["kind"]
         if kind == "file":  # a subPath item or a single-file bind mount
             write(target, mount["content"], 0o644)
@@ -85,7 +105,7 @@ def main(spec_path: str) -> None:
             sh("mount", "--bind", mount["source"], str(target))
             if mount.get("readonly"):
                 sh("mount", "-o", "remount,ro,bind", str(target))
-    workdir = root / spec["workdir"].lstrip("/")
+    workdir = inside(root, spec["workdir"])
     workdir.mkdir(parents=True, exist_ok=True)
     if spec["read_only"]:
         sh("mount", "-o", "remount,ro", str(root))

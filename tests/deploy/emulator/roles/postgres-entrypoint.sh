@@ -17,7 +17,7 @@ if [ "$1" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
     --encoding=UTF8 --locale=C.UTF-8 -D "$PGDATA" >/dev/null
   rm -f "$pwfile"
   printf 'host all all all scram-sha-256\n' >> "$PGDATA/pg_hba.conf"
-  pg_ctl -D "$PGDATA" -o "-c listen_addresses='' -c fsync=off" -w start >/dev/null
+  pg_ctl -D "$PGDATA" -o "-c listen_addresses='' -c fsync=off" -w start
   if [ "$POSTGRES_DB" != postgres ]; then
     psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --no-password --no-psqlrc --dbname postgres \
       --set db="$POSTGRES_DB" >/dev/null <<'SQL'
