@@ -40,7 +40,8 @@ def dev_secrets(tree: Path) -> None:
     """secrets.env as an operator writes it, with a hostile password percent-encoded in the URIs."""
     encoded = quote(PASSWORD, safe="")
     text = (tree / "overlays" / "dev" / "secrets.env.example").read_text().replace("change-me-postgres@", f"{encoded}@")
-    (tree / "overlays" / "dev" / "secrets.env").write_text(text.replace("postgres-password=change-me-postgres", f"postgres-password={PASSWORD}"))
+    text = text.replace("postgres-password=change-me-postgres", f"postgres-password={PASSWORD}")
+    (tree / "overlays" / "dev" / "secrets.env").write_text(text)
 
 
 def watch_liveness(dev: Dev, stop: threading.Event) -> None:

@@ -75,7 +75,8 @@ class Cluster:
             elif "emptyDir" in volume:
                 mounts.append({"kind": "tmpfs", "target": mount["mountPath"]})
             else:
-                mounts.append({"kind": "dir", "target": mount["mountPath"], "source": str(self.state / "pvc" / f"{mount['name']}-{pod_name}")})
+                claim = self.state / "pvc" / f"{mount['name']}-{pod_name}"
+                mounts.append({"kind": "dir", "target": mount["mountPath"], "source": str(claim)})
         return mounts
 
     def container(self, pod: dict[str, Any], spec: dict[str, Any], pod_name: str, downward: dict[str, str]) -> Container:
@@ -121,7 +122,7 @@ class Cluster:
         for spec in pod.get("initContainers", []):
             spec = {**spec, "env": [*(extra_env or []), *spec.get("env", [])]}
             finished = self.emulator.run(self.container(pod, spec, pod_name, downward), init_timeout)
-            assert finished.returncode == 0, f"{pod_name} init container {spec['name']} exited {finished.returncode}:\n{finished.output[-3000:]}"
+            assert finished.returncode == 0, f"{pod_name} init {spec['name']} exited {finished.returncode}:\n{finished.output[-3000:]}"
         running = []
         for spec in pod["containers"]:
             spec = {**spec, "env": [*(extra_env or []), *spec.get("env", [])]}
