@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import tempfile
 
 import yaml
 
@@ -46,3 +47,12 @@ def test_rules_and_dashboard_only_use_metrics_the_jobs_push() -> None:
     alerts = {r["alert"] for g in rules["groups"] for r in g["rules"]}
     assert {"MlopsJobFailing", "MlopsDriftCheckStale", "MlopsRetrainStale", "MlopsRetrainNeeded",
             "MlopsDriftCheckNeverSucceeded", "MlopsRetrainNeverSucceeded"} <= alerts
+
+
+def test_the_pushgateway_fixture_keeps_its_series_to_itself(pushgateway_url: str) -> None:
+    """Debian's Pushgateway persists to one shared file by default; a test run gets its own."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{pushgateway_url}/api/v1/status", timeout=5) as response:  # noqa: S310 - loopback
+        flags = json.load(response)["data"]["flags"]
+    assert flags["persistence.file"].startswith(tempfile.gettempdir()) and "mlops-pushgateway-" in flags["persistence.file"]
