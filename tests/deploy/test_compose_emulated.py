@@ -56,7 +56,7 @@ def test_jobs_run_end_to_end_and_push_metrics(compose: Compose) -> None:
         assert HOSTILE_PASSWORD not in finished.output
     assert re.search(r"loaded \d+ demo rows", outputs["seed-demo-data"])
     assert "churn: v1 promoted" in outputs["retrain"]
-    assert "retrain" in outputs["drift-check"]  # the demo data drift; the inline trigger retrains
+    assert "triggered: " in outputs["drift-check"]  # the demo rows drift in their last 21 days: retrained inline
     assert "churn: v" in outputs["predict"] and "scored" in outputs["predict"]
 
     status, metrics = compose.emulator.fetch("http://pushgateway:9091/metrics")

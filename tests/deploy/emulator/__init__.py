@@ -60,7 +60,7 @@ class Image:
     nss_wrapper: bool = False  # the image gives an arbitrary UID a passwd entry (official postgres)
 
 
-PYTHON_PATHS = [os.path.realpath(sys.executable), sys.prefix, str(ROOT)]
+PYTHON_PATHS = [sys.base_prefix, sys.prefix, str(ROOT)]
 
 
 def dockerfile_image(dockerfile: Path) -> Image:

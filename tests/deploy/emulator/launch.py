@@ -105,6 +105,15 @@ def main(spec_path: str) -> None:
             sh("mount", "--bind", mount["source"], str(target))
             if mount.get("readonly"):
                 sh("mount", "-o", "remount,ro,bind", str(target))
+    # The stand-in image's own files (the Python environment, this checkout) stay visible when a
+    # declared volume covers the host folder they live in (a checkout under /tmp, say).
+    targets = [m["target"].rstrip("/") + "/" for m in spec["mounts"]]
+    for path in spec.get("traversable", []):
+        if any((path.rstrip("/") + "/").startswith(t) for t in targets):
+            folder = inside(root, path)
+            folder.mkdir(parents=True, exist_ok=True)
+            sh("mount", "--bind", path, str(folder))
+            sh("mount", "-o", "remount,ro,bind", str(folder))
     workdir = inside(root, spec["workdir"])
     workdir.mkdir(parents=True, exist_ok=True)
     if spec["read_only"]:
