@@ -97,10 +97,25 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool, log_format:
     ctx.obj = State(config_path, verbose)
 
 
+class _Shard(click.ParamType[tuple[int, int]]):
+    """`I/N`; `I` left out (`/N`) takes $JOB_COMPLETION_INDEX, as in an Indexed Job's pod."""
+
+    name = "I/N"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[int, int]:
+        if isinstance(value, tuple):
+            return value
+        index, _, count = str(value).partition("/")
+        index = index or os.environ.get("JOB_COMPLETION_INDEX", "")
+        if not (index.isdigit() and count.isdigit()) or not int(index) < int(count):
+            self.fail(f"{value!r} is not a shard I/N with 0 <= I < N (I defaults to $JOB_COMPLETION_INDEX)", param, ctx)
+        return int(index), int(count)
+
+
 def _job_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = click.option("--as-of", type=DATE, default=None, help="End of the data windows (default: today, UTC).")(func)
-    func = click.option("--model-index", type=int, default=None, envvar="JOB_COMPLETION_INDEX",
-                        help="The N-th configured model (an Indexed Job's JOB_COMPLETION_INDEX).")(func)
+    func = click.option("--shard", type=_Shard(), default=None,
+                        help="The models whose name hashes into shard I of N (an Indexed Job of N completions).")(func)
     func = click.option("--all", "all_models", is_flag=True, help="Every configured model.")(func)
     func = click.option("--model", "name", metavar="NAME", help="One configured model.")(func)
     return func
@@ -110,7 +125,7 @@ def _job_options(func: Callable[..., Any]) -> Callable[..., Any]:
 _SEVERITY = {0: 0, 1: 1, 2: 2, INTERNAL_ERROR: 3}
 
 
-def _each_model(state: State, job: str, name: str | None, all_models: bool, model_index: int | None,
+def _each_model(state: State, job: str, name: str | None, all_models: bool, shard: tuple[int, int] | None,
                 run_one: Callable[[ModelConfig, JobMetrics], tuple[str, Exception | None]]) -> None:
     """Run a job for each selected model: every model is attempted even when one fails, each
     pushes its metrics, each failure line names its model, and the exit code is the most
@@ -119,10 +134,9 @@ def _each_model(state: State, job: str, name: str | None, all_models: bool, mode
     from mlops.metrics import observed
 
     install_sigterm_handler()
-    # With --model-index from the environment, --model/--all on the command line take precedence.
-    if model_index is not None and (name is not None or all_models):
-        model_index = None
-    models = select_models(state.config, name, all_models, model_index)
+    models = select_models(state.config, name, all_models, shard)
+    if not models:
+        click.echo(f"no configured model falls in shard {shard[0]}/{shard[1]}" if shard else "no models")
     worst = 0
     for model in models:
         code, message = 0, ""
@@ -151,7 +165,7 @@ def _each_model(state: State, job: str, name: str | None, all_models: bool, mode
 @click.option("--run-key", default=None, help="Idempotency key (default: the CronJob's scheduled time, else the as-of).")
 @click.option("--dry-run", is_flag=True, help="Train, evaluate and log, but register and promote nothing.")
 @click.pass_obj
-def retrain(state: State, name: str | None, all_models: bool, model_index: int | None, as_of: datetime | None,
+def retrain(state: State, name: str | None, all_models: bool, shard: tuple[int, int] | None, as_of: datetime | None,
             run_key: str | None, dry_run: bool) -> None:
     """Train on the window, gate, register, promote (the weekly job)."""
     from mlops.jobs.common import as_of_moment
@@ -165,7 +179,7 @@ def retrain(state: State, name: str | None, all_models: bool, model_index: int |
         retrain_metrics(metrics, result)
         return _describe_retrain(result.summary()), None
 
-    _each_model(state, "retrain", name, all_models, model_index, run_one)
+    _each_model(state, "retrain", name, all_models, shard, run_one)
 
 
 @main.command("drift-check")
@@ -175,7 +189,7 @@ def retrain(state: State, name: str | None, all_models: bool, model_index: int |
 @click.option("--fail-on-drift", is_flag=True, help="Exit 3 when any model needs retraining.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON summary per model on stdout.")
 @click.pass_obj
-def drift_check(state: State, name: str | None, all_models: bool, model_index: int | None, as_of: datetime | None,
+def drift_check(state: State, name: str | None, all_models: bool, shard: tuple[int, int] | None, as_of: datetime | None,
                 trigger_retrain: str, fail_on_drift: bool, as_json: bool) -> None:
     """Compare the current window with the production model's baseline (the daily job)."""
     from mlops.jobs.common import as_of_moment
@@ -197,7 +211,7 @@ def drift_check(state: State, name: str | None, all_models: bool, model_index: i
         needed.append(bool(summary["retrain_needed"]))
         return (json.dumps(summary) if as_json else _describe_drift(summary)), getattr(result, "trigger_error", None)
 
-    _each_model(state, "drift-check", name, all_models, model_index, run_one)
+    _each_model(state, "drift-check", name, all_models, shard, run_one)
     if any(needed) and fail_on_drift:
         sys.exit(3)
 
@@ -205,7 +219,7 @@ def drift_check(state: State, name: str | None, all_models: bool, model_index: i
 @main.command()
 @_job_options
 @click.pass_obj
-def predict(state: State, name: str | None, all_models: bool, model_index: int | None, as_of: datetime | None) -> None:
+def predict(state: State, name: str | None, all_models: bool, shard: tuple[int, int] | None, as_of: datetime | None) -> None:
     """Score the window's rows with the production model and write the predictions (the daily job)."""
     from mlops.jobs.common import as_of_moment
     from mlops.jobs.observe import predict_metrics
@@ -221,7 +235,7 @@ def predict(state: State, name: str | None, all_models: bool, model_index: int |
         where = f" into {result.written_to}" if result.written_to else " (no rows in the window)"
         return f"{result.model}: v{result.version} scored {result.rows} rows{where}", None
 
-    _each_model(state, "predict", name, all_models, model_index, run_one)
+    _each_model(state, "predict", name, all_models, shard, run_one)
 
 
 def _describe_drift(summary: dict[str, Any]) -> str:

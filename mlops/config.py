@@ -34,7 +34,6 @@ TRACKING_SCHEMES = frozenset({"http", "https", "sqlite", "postgresql", "mysql", 
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-_CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,\-?]+$")
 
 
 class _Strict(BaseModel):
@@ -220,20 +219,6 @@ class DriftConfig(_Strict):
         return data
 
 
-class ScheduleConfig(_Strict):
-    drift_check: str = "0 3 * * *"
-    retrain: str = "0 4 * * 0"
-    predict: str = "0 5 * * *"
-
-    @field_validator("drift_check", "retrain", "predict")
-    @classmethod
-    def _cron(cls, value: str) -> str:
-        fields = value.split()
-        if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
-            raise ValueError(f"{value!r} is not a five-field cron expression")
-        return value
-
-
 class PredictionsConfig(_Strict):
     table: str | None = None
     uri: str | None = None
@@ -255,7 +240,6 @@ class ModelConfig(_Strict):
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     promotion: PromotionConfig = Field(default_factory=PromotionConfig)
     drift: DriftConfig = Field(default_factory=DriftConfig)
-    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     predictions: PredictionsConfig | None = None
 
     @field_validator("name")

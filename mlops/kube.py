@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mlops.errors import ServiceUnavailable
+from mlops.errors import ConfigError
 
 NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 TOKEN_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
@@ -31,5 +31,5 @@ def api(kind: str, purpose: str) -> Any:
         try:
             config.load_kube_config()
         except (config.ConfigException, OSError) as exc:
-            raise ServiceUnavailable(f"{purpose}: no in-cluster service account and no kubeconfig") from exc
+            raise ConfigError(f"{purpose}: no in-cluster service account and no kubeconfig") from exc
     return getattr(client, kind)()

@@ -4,21 +4,21 @@ Kept thin on purpose: the Kubernetes API is the one part the tests cannot run fo
 The Job copies the CronJob's job template, carries the annotation
 `cronjob.kubernetes.io/instantiate: manual` and a controller owner reference to the CronJob,
 and has a name fixed per model and day, so a second trigger that day meets a conflict and
-creates nothing.
+creates nothing. Unlike a plain copy it retrains only the drifted model (`--model NAME` in place
+of `--all`/`--shard`) and is never Indexed: one pod, FailIndex rules become FailJob.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import re
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
+from mlops import kube
 from mlops.errors import MlopsError, ServiceUnavailable, TriggerError
-
-NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
 def job_name(model: str, day: datetime) -> str:
@@ -29,25 +29,34 @@ def job_name(model: str, day: datetime) -> str:
     return f"drift-retrain-{slug}-{day:%Y-%m-%d}"
 
 
-def namespace() -> str:
-    if os.environ.get("POD_NAMESPACE"):
-        return os.environ["POD_NAMESPACE"]
-    if NAMESPACE_FILE.is_file():
-        return NAMESPACE_FILE.read_text().strip()
-    return "mlops"
+def one_model_args(args: list[str], model: str) -> list[str]:
+    """The container args with the model selection replaced by `--model MODEL`."""
+    kept: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in ("--model", "--shard"):
+            skip = True
+        elif arg != "--all" and not arg.startswith(("--model=", "--shard=")):
+            kept.append(arg)
+    return [*kept, "--model", model]
 
 
-def batch_api() -> Any:
-    from kubernetes import client, config
-
-    try:
-        config.load_incluster_config()
-    except config.ConfigException:
-        try:
-            config.load_kube_config()
-        except (config.ConfigException, OSError) as exc:
-            raise TriggerError("--trigger-retrain k8s: no in-cluster service account and no kubeconfig") from exc
-    return client.BatchV1Api()
+def one_model_spec(spec: Any, model: str) -> Any:
+    """A copy of the CronJob's JobSpec for one model and one pod (not Indexed)."""
+    spec = copy.deepcopy(spec)
+    for container in spec.template.spec.containers:
+        if container.args:
+            container.args = one_model_args(container.args, model)
+    if spec.completion_mode == "Indexed":
+        spec.backoff_limit = spec.backoff_limit_per_index if spec.backoff_limit_per_index is not None else spec.backoff_limit
+        spec.completion_mode = spec.completions = spec.parallelism = None
+        spec.backoff_limit_per_index = spec.max_failed_indexes = None
+        for rule in (spec.pod_failure_policy.rules if spec.pod_failure_policy else []):
+            if rule.action == "FailIndex":
+                rule.action = "FailJob"
+    return spec
 
 
 def create_retrain_job(model: str, day: datetime, api: Any = None, cronjob: str | None = None) -> str | None:
@@ -55,8 +64,8 @@ def create_retrain_job(model: str, day: datetime, api: Any = None, cronjob: str 
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 
-    api = api if api is not None else batch_api()
-    ns = namespace()
+    api = api if api is not None else kube.api("BatchV1Api", "--trigger-retrain k8s")
+    ns = kube.namespace()
     cronjob = cronjob or os.environ.get("MLOPS_RETRAIN_CRONJOB", "retrain")
     name = job_name(model, day)
     try:
@@ -75,7 +84,7 @@ def create_retrain_job(model: str, day: datetime, api: Any = None, cronjob: str 
                     api_version="batch/v1", kind="CronJob", name=source.metadata.name, uid=source.metadata.uid, controller=True
                 )],
             ),
-            spec=template.spec,
+            spec=one_model_spec(template.spec, model),
         )
         api.create_namespaced_job(ns, job)
     except ApiException as exc:

@@ -13,12 +13,23 @@ from mlflow.tracking import MlflowClient
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from services import S3, MlflowServer, Postgres, mlflow_server, moto_server, postgres_server, pushgateway
+from services import MISSING_TOOLS, S3, MlflowServer, Postgres, mlflow_server, moto_server, postgres_server, pushgateway
 
 END = datetime(2026, 11, 23, tzinfo=UTC)
 
 _ISOLATED_ENV = ("MLFLOW_TRACKING_URI", "MLOPS_CONFIG", "MLOPS_JOB_NAME", "JOB_COMPLETION_INDEX",
                  "KUBERNETES_SERVICE_HOST", "AWS_ENDPOINT_URL", "MLFLOW_S3_ENDPOINT_URL")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "emulator: runs the deployment emulator (root, namespaces, cgroups)")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line naming the system tools whose absence skipped tests, and where each comes from."""
+    if MISSING_TOOLS:
+        listed = "; ".join(f"{name} ({package})" for name, package in sorted(MISSING_TOOLS.items()))
+        terminalreporter.write_line(f"skipped for missing system tools: {listed}", yellow=True)
 
 
 @pytest.fixture(autouse=True)

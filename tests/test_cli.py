@@ -54,7 +54,8 @@ def test_bad_config_exits_2_with_one_line(tmp_path: Path, subprocess_env: dict[s
 def test_usage_errors_exit_2(demo: Path, subprocess_env: dict[str, str]) -> None:
     assert mlops("--config", str(demo), "retrain", "--model", "nope", env=subprocess_env).returncode == 2
     assert mlops("--config", str(demo), "retrain", env=subprocess_env).returncode == 2
-    assert mlops("--config", str(demo), "retrain", "--model-index", "5", env=subprocess_env).returncode == 2
+    assert mlops("--config", str(demo), "retrain", "--shard", "5/2", env=subprocess_env).returncode == 2
+    assert mlops("--config", str(demo), "retrain", "--shard", "/2", env=subprocess_env).returncode == 2  # no JOB_COMPLETION_INDEX
     no_prod = mlops("--config", str(demo), "rollback", "--model", "churn", env=subprocess_env)
     assert no_prod.returncode == 2 and "no production version" in no_prod.stderr
 
@@ -98,8 +99,8 @@ def test_retrain_from_postgres(tmp_path: Path, postgres: Postgres, subprocess_en
         conn.commit()
     text = paths.config.read_text().replace("uri: ./data/churn.parquet", "uri: ${DATABASE_URI}\n      table: churn_features")
     paths.config.write_text(text)
-    result = mlops("--config", str(paths.config), "retrain", "--model-index", "0", "--as-of", "2026-11-23",
-                   env={**subprocess_env, "DATABASE_URI": postgres.uri()})
+    result = mlops("--config", str(paths.config), "retrain", "--shard", "/1", "--as-of", "2026-11-23",
+                   env={**subprocess_env, "DATABASE_URI": postgres.uri(), "JOB_COMPLETION_INDEX": "0"})
     assert result.returncode == 0, result.stderr
     assert "churn: v1 promoted" in result.stdout
     run = store_client(f"sqlite:///{tmp_path}/.mlops/mlflow.db").search_runs(["1"])[0]

@@ -56,7 +56,8 @@ BAD = [
     (GOOD + "    training: {test_fraction: 1.5}\n", "models[0].training.test_fraction"),
     (GOOD + "    training: {params: {objective: 'multi:softmax'}}\n", "models[0].training.params: objective"),
     (GOOD + "    drift: {p_value: 0}\n", "models[0].drift.p_value"),
-    (GOOD + "    schedule: {retrain: 'weekly'}\n", "models[0].schedule.retrain: 'weekly' is not a five-field cron"),
+    # Schedules live in the CronJobs (k8s/), not in the config: no key that does nothing.
+    (GOOD + "    schedule: {retrain: '0 4 * * 0'}\n", "models[0].schedule: unknown key"),
     (GOOD + "    features: [churned]\n", "models[0]: features: churned is the target"),
     (GOOD + "  - name: churn\n    source: {uri: x.csv}\n    target: y\n", "models: duplicate name churn"),
     (GOOD.replace("name: churn", "name: 'bad name!'"), "models[0].name"),

@@ -57,7 +57,26 @@ def test_job_copies_the_template_like_kubectl_create_job_from(monkeypatch: pytes
     assert job.metadata.labels == {"app": "mlops-retrain"}
     [owner] = job.metadata.owner_references
     assert (owner.api_version, owner.kind, owner.name, owner.uid, owner.controller) == ("batch/v1", "CronJob", "retrain", "1234-abcd", True)
-    assert job.spec is api.cronjob.spec.job_template.spec
+    # Only the drifted model, in one pod; the CronJob itself is left as it was.
+    assert job.spec.template.spec.containers[0].args == ["retrain", "--model", "churn"]
+    assert api.cronjob.spec.job_template.spec.template.spec.containers[0].args == ["retrain", "--all"]
+    assert job.spec.template.spec.restart_policy == "Never"
+
+
+def test_job_from_an_indexed_sharded_template_is_one_pod_for_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POD_NAMESPACE", "mlops")
+    api = FakeBatchApi()
+    spec = api.cronjob.spec.job_template.spec
+    spec.completion_mode, spec.completions, spec.parallelism, spec.backoff_limit_per_index = "Indexed", 4, 2, 2
+    spec.template.spec.containers[0].args = ["--log-format", "json", "retrain", "--shard=$(JOB_COMPLETION_INDEX)/4", "--dry-run"]
+    spec.pod_failure_policy = client.V1PodFailurePolicy(rules=[client.V1PodFailurePolicyRule(
+        action="FailIndex", on_exit_codes=client.V1PodFailurePolicyOnExitCodesRequirement(operator="In", values=[2, 3, 70]))])
+    create_retrain_job("fraud", DAY, api=api)
+    [(_, job)] = api.created
+    assert job.spec.template.spec.containers[0].args == ["--log-format", "json", "retrain", "--dry-run", "--model", "fraud"]
+    assert job.spec.completion_mode is None and job.spec.completions is None and job.spec.parallelism is None
+    assert job.spec.backoff_limit == 2 and job.spec.backoff_limit_per_index is None
+    assert [r.action for r in job.spec.pod_failure_policy.rules] == ["FailJob"]
 
 
 def test_second_trigger_the_same_day_creates_nothing(monkeypatch: pytest.MonkeyPatch) -> None:

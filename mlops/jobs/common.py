@@ -3,6 +3,7 @@ SIGTERM, and the steps more than one job takes (the training data, loading a reg
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -57,16 +58,21 @@ def default_run_key(job: str, as_of: datetime) -> str:
     return f"{job}:as-of:{as_of.strftime('%Y-%m-%dT%H:%M:%SZ')}"
 
 
-def select_models(config: Config, name: str | None, all_models: bool, index: int | None) -> list[ModelConfig]:
-    chosen = [name is not None, all_models, index is not None]
-    if sum(chosen) != 1:
-        raise UsageError("give exactly one of --model, --all or --model-index")
+def shard_of(model_name: str, count: int) -> int:
+    """A stable shard for a model name: the same in every process and run (unlike hash())."""
+    return int.from_bytes(hashlib.sha256(model_name.encode()).digest()[:8], "big") % count
+
+
+def select_models(config: Config, name: str | None, all_models: bool, shard: tuple[int, int] | None) -> list[ModelConfig]:
+    """--model, --all or --shard I/N: each model is in exactly one of the N shards, whatever
+    the number of models, so an Indexed Job of fixed N completions covers any config."""
+    if sum([name is not None, all_models, shard is not None]) != 1:
+        raise UsageError("give exactly one of --model, --all or --shard")
     if all_models:
         return list(config.models)
-    if index is not None:
-        if not 0 <= index < len(config.models):
-            raise UsageError(f"--model-index {index} is out of range: {len(config.models)} models are configured")
-        return [config.models[index]]
+    if shard is not None:
+        index, count = shard
+        return [m for m in config.models if shard_of(m.name, count) == index]
     return [config.model(str(name))]
 
 

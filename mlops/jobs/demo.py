@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from mlops.errors import UsageError
 
 DAYS = 180
 SHIFT_DAYS = 21
@@ -108,6 +112,19 @@ def write_demo(workdir: Path, end: datetime | None = None) -> DemoPaths:
     return DemoPaths(workdir, config, data)
 
 
+def writable_workdir(workdir: Path, echo: Callable[[str], None]) -> Path:
+    """`docker run IMAGE demo` starts in the image's WORKDIR, which the non-root user cannot write
+    (and under a read-only root nothing can): a relative workdir then goes to the temp dir."""
+    existing = next(p for p in (workdir.absolute(), *workdir.absolute().parents) if p.exists())
+    if os.access(existing, os.W_OK):
+        return workdir
+    if workdir.is_absolute():
+        raise UsageError(f"--workdir {workdir}: {existing} is not writable")
+    fallback = Path(tempfile.gettempdir()) / workdir
+    echo(f"{existing} is not writable: writing the demo to {fallback}")
+    return fallback
+
+
 def run_demo(workdir: Path, echo: Callable[[str], None]) -> None:
     from mlops.config import load_config
     from mlops.jobs.common import as_of_moment
@@ -117,7 +134,7 @@ def run_demo(workdir: Path, echo: Callable[[str], None]) -> None:
 
     started = time.monotonic()
     end = as_of_moment(None)
-    paths = write_demo(workdir, end)
+    paths = write_demo(writable_workdir(workdir, echo), end)
     echo(f"wrote {DAYS} days of synthetic churn data to {paths.data} and the config to {paths.config}")
     config = load_config(paths.config)
     model = config.models[0]

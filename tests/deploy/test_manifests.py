@@ -14,10 +14,11 @@ import yaml
 
 from .conftest import ROOT, SCHEMAS, objects, tool
 
-# The only checkov skip besides the inline annotation on the drift-check CronJob (CKV_K8S_38):
+# The only checkov skips besides the inline annotation on the drift-check CronJob (CKV_K8S_38):
 # the dev overlay runs images built or loaded locally by tag (mlops:dev, postgres, minio), so
-# they have no registry digest; prod pins the mlops image by digest and is checked with CKV_K8S_43.
-DEV_SKIPS = ("CKV_K8S_43",)
+# they have no registry digest (CKV_K8S_43) and mlops:dev must not be pulled (CKV_K8S_15: pull
+# policy Always); prod pins the mlops image by digest, pulls Always, and is checked with both.
+DEV_SKIPS = ("CKV_K8S_43", "CKV_K8S_15")
 
 
 def checkov(target: Path, framework: str, skips: tuple[str, ...] = ()) -> dict:
@@ -59,10 +60,7 @@ def test_checkov_and_hadolint_pass_on_the_dockerfile() -> None:
 
 
 def test_compose_file_matches_the_compose_spec() -> None:
-    schema_path = SCHEMAS / "compose-spec.json"
-    if not schema_path.exists():
-        pytest.fail(f"{schema_path} missing: the compose schema ships in shared/schemas beside the repository")
-    schema = json.loads(schema_path.read_text())
+    schema = json.loads((SCHEMAS / "compose-spec.json").read_text())
     document = yaml.safe_load((ROOT / "docker-compose.mlflow.yml").read_text())
     errors = list(jsonschema.Draft7Validator(schema).iter_errors(document))
     assert not errors, [f"{list(e.path)}: {e.message}" for e in errors]
@@ -84,13 +82,16 @@ def test_cronjobs_follow_the_contract(rendered: dict[str, Path]) -> None:
         spec, job = cron["spec"], cron["spec"]["jobTemplate"]["spec"]
         assert spec["timeZone"] == "Etc/UTC" and spec["concurrencyPolicy"] == "Forbid"
         rules = job["podFailurePolicy"]["rules"]
-        assert {"action": "FailJob", "onExitCodes": {"containerName": cron["metadata"]["name"], "operator": "In", "values": [2]}} in rules
+        fail_fast = {"containerName": cron["metadata"]["name"], "operator": "In", "values": [2, 3, 70]}
+        assert {"action": "FailJob", "onExitCodes": fail_fast} in rules
         assert any(r["action"] == "Ignore" and r["onPodConditions"][0]["type"] == "DisruptionTarget" for r in rules)
         pod = job["template"]["spec"]
         assert pod["restartPolicy"] == "Never" and pod["securityContext"]["runAsUser"] >= 10001
         container = pod["containers"][0]
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
         assert not any("secretKeyRef" in str(e.get("valueFrom", "")) for e in container["env"])
+        assert {"name": "MLOPS_PUSHGATEWAY_URL", "value": "http://pushgateway:9091"} in container["env"]
+        assert container["imagePullPolicy"] == "IfNotPresent"  # mlops:dev is loaded into the cluster, never pulled
     tokens = {o["metadata"]["name"]: o.get("automountServiceAccountToken") for o in docs if o["kind"] == "ServiceAccount"}
     assert tokens == {"mlflow": False, "retrain": False, "predict": False, "drift-check": True}
     role = next(o for o in docs if o["kind"] == "Role")
@@ -99,6 +100,32 @@ def test_cronjobs_follow_the_contract(rendered: dict[str, Path]) -> None:
         {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create"]},
     ]
     prod = {o["metadata"]["name"]: o for o in objects(rendered["prod"]) if o["kind"] == "CronJob"}
-    assert prod["retrain"]["spec"]["jobTemplate"]["spec"]["completionMode"] == "Indexed"
-    assert prod["retrain"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"] == ["retrain"]
-    assert "@sha256:" in prod["retrain"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["image"]
+    retrain = prod["retrain"]["spec"]["jobTemplate"]["spec"]
+    assert retrain["completionMode"] == "Indexed" and "backoffLimit" not in retrain
+    # A fixed shard count, the same in completions and in --shard I/N; exits 2, 3, 70 fail only their index.
+    shards = retrain["completions"]
+    assert retrain["template"]["spec"]["containers"][0]["args"] == ["retrain", "--shard", f"$(JOB_COMPLETION_INDEX)/{shards}"]
+    assert retrain["podFailurePolicy"]["rules"][0]["action"] == "FailIndex"
+    assert retrain["podFailurePolicy"]["rules"][0]["onExitCodes"]["values"] == [2, 3, 70]
+    assert "@sha256:" in retrain["template"]["spec"]["containers"][0]["image"]
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_mlflow_server_settings(rendered: dict[str, Path], overlay: str) -> None:
+    """Job execution off (else ~2 GiB against the limit), the migration in a guarded initContainer
+    (not by every replica's server command), --allowed-hosts keeping MLflow's defaults."""
+    from mlflow.server.security_utils import get_default_allowed_hosts
+
+    deployment = next(o for o in objects(rendered[overlay]) if o["kind"] == "Deployment" and o["metadata"]["name"] == "mlflow")
+    pod = deployment["spec"]["template"]["spec"]
+    [server], [upgrade] = pod["containers"], pod["initContainers"]
+    assert {"name": "MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "value": "false"} in server["env"]
+    assert "db upgrade" not in server["args"][0] and "pg_advisory_lock" in upgrade["args"][0]
+    assert "get_default_allowed_hosts" in server["args"][0] and "mlflow.*" in server["args"][0]
+    assert get_default_allowed_hosts()  # the function the command calls still exists
+
+
+def test_dev_pushgateway_accepts_prometheus(rendered: dict[str, Path]) -> None:
+    policy = next(o for o in objects(rendered["dev"]) if o["kind"] == "NetworkPolicy" and "pushgateway" in o["metadata"]["name"])
+    sources = policy["spec"]["ingress"][0]["from"]
+    assert {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}} in sources

@@ -5,24 +5,21 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
+import tempfile
 
-import pytest
 import yaml
 
 from mlops.metrics import HELP
 
 from .conftest import ROOT
+from services import need_tool
 
 MONITORING = ROOT / "k8s" / "base" / "monitoring"
 
 
 def promtool() -> str:
-    found = shutil.which("promtool")
-    if found is None:
-        pytest.fail("promtool missing: .ci/run installs Debian's prometheus package")
-    return found
+    return need_tool("promtool")
 
 
 def test_rules_are_valid_and_their_unit_tests_pass() -> None:
@@ -48,4 +45,14 @@ def test_rules_and_dashboard_only_use_metrics_the_jobs_push() -> None:
             used |= metric_names(target["expr"])
     assert used and used <= set(HELP), sorted(used - set(HELP))
     alerts = {r["alert"] for g in rules["groups"] for r in g["rules"]}
-    assert {"MlopsJobFailing", "MlopsDriftCheckStale", "MlopsRetrainStale", "MlopsRetrainNeeded"} <= alerts
+    assert {"MlopsJobFailing", "MlopsDriftCheckStale", "MlopsRetrainStale", "MlopsRetrainNeeded",
+            "MlopsDriftCheckNeverSucceeded", "MlopsRetrainNeverSucceeded"} <= alerts
+
+
+def test_the_pushgateway_fixture_keeps_its_series_to_itself(pushgateway_url: str) -> None:
+    """Debian's Pushgateway persists to one shared file by default; a test run gets its own."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{pushgateway_url}/api/v1/status", timeout=5) as response:  # noqa: S310 - loopback
+        flags = json.load(response)["data"]["flags"]
+    assert flags["persistence.file"].startswith(tempfile.gettempdir()) and "mlops-pushgateway-" in flags["persistence.file"]
