@@ -93,7 +93,7 @@ def drift_check(
     source = open_source(model.source, config.timeouts)
     window = Window.ending(as_of, model.drift.current_window_days)
     frame = source.load(window, allow_empty=True).to_pandas()
-    frame, findings = _without_training_rows(frame, model, training_run.tags.get("data.window_end", ""))
+    frame, findings = _without_training_rows(frame, model, _trained_until(training_run.tags))
     ignore = {model.target, *model.source.id_columns, *([model.source.timestamp_column] if model.source.timestamp_column else [])}
 
     scores: np.ndarray | None = None
@@ -149,10 +149,19 @@ def _older_than_newest_check(as_of: datetime, newest: str) -> bool:
         return False
 
 
+def _trained_until(tags: dict[str, str]) -> str:
+    """Where the production model's training rows end: the holdout's first timestamp for a time
+    split (holdout rows were never trained on, and the window right after a weekly retrain lies
+    in them), else the end of the training window."""
+    if tags.get("data.split") == "time" and tags.get("data.split_boundary"):
+        return tags["data.split_boundary"]
+    return tags.get("data.window_end", "")
+
+
 def _without_training_rows(frame: pd.DataFrame, model: ModelConfig, training_end: str) -> tuple[pd.DataFrame, list[str]]:
-    """Rows the production model was trained (or held out) on bias the comparison towards "no
-    drift": leave out rows before the training window's end when a timestamp tells them apart,
-    otherwise say that the window may hold them."""
+    """Rows the production model was trained on bias the comparison towards "no drift": leave out
+    rows before `training_end` when a timestamp tells them apart, otherwise say that the window
+    may hold them."""
     ts = model.source.timestamp_column
     if not ts or ts not in frame.columns:
         return frame, ["window may include the production model's training rows: without source.timestamp_column "

@@ -44,10 +44,14 @@ def test_undrifted_window_needs_no_retrain(trained: dict[str, Any]) -> None:
 
 def test_training_rows_are_left_out_of_the_window(trained: dict[str, Any]) -> None:
     config = trained["config"]
-    # A window ending three days after training: its first four days are the model's own rows.
-    result = drift_check(config, config.models[0], TRAINED_AT + timedelta(days=3))
-    assert 350 < result.report.rows < 550
+    # Time split: the model trained on rows before its holdout began (about 24 days before
+    # TRAINED_AT); a 21-day window ending 20 days before TRAINED_AT holds ~17 days of them.
+    result = drift_check(config, config.models[0], TRAINED_AT - timedelta(days=20))
+    assert 450 < result.report.rows < 750
     assert any("left out" in q and "training data" in q for q in result.report.quality)
+    # Right after the retrain the window lies in the holdout, which the model never trained on.
+    fresh = drift_check(config, config.models[0], TRAINED_AT + timedelta(days=3))
+    assert fresh.report.rows > 2500 and not any("left out" in q for q in fresh.report.quality)
 
 
 def test_drifted_window_needs_retrain_and_reports_it(trained: dict[str, Any]) -> None:
