@@ -184,7 +184,7 @@ def _performance(model: LabelledBooster, frame: pd.DataFrame, proba: np.ndarray,
     if not labelled.any():
         return None, []
     index = {c: i for i, c in enumerate(model.classes)}
-    codes = frame.loc[labelled, target].map(lambda v: index.get(v.item() if isinstance(v, np.generic) else v, -1)).to_numpy()
+    codes = frame.loc[labelled, target].map(index).fillna(-1).to_numpy(dtype=np.int64)
     known = codes >= 0
     findings = []
     if not known.all():
