@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops.config import TimeoutsConfig, TrackingConfig, redact_uri
-from mlops.errors import RegistryError, ServiceUnavailable
+from mlops.errors import ConfigError, RegistryError, ServiceUnavailable
 from mlops.tracking.failures import NOT_FOUND_CODES, error_code, mlflow_errors
 
 log = logging.getLogger(__name__)
@@ -48,9 +48,21 @@ class VersionInfo:
     tags: dict[str, str] = field(default_factory=dict)
 
 
+CREDENTIAL_VARIABLES = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
+
+
 def configure_http(timeouts: TimeoutsConfig) -> None:
-    """Bound every MLflow HTTP request of this process. MLflow reads these settings only from the
+    """Bound every MLflow HTTP request of this process, and take the server's credentials from
+    files (`MLFLOW_TRACKING_USERNAME_FILE`, `..._PASSWORD_FILE`, `..._TOKEN_FILE`: mounted
+    Secrets) when the variables themselves are unset. MLflow reads all of these only from the
     environment, so the CLI calls this once at start; explicit settings in the environment win."""
+    for name in CREDENTIAL_VARIABLES:
+        path = os.environ.get(f"{name}_FILE")
+        if path and not os.environ.get(name):
+            try:
+                os.environ[name] = Path(path).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"{name}_FILE: cannot read {path} ({exc.strerror})") from exc
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(timeouts.request_seconds)))
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(timeouts.request_retries))
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")

@@ -58,3 +58,27 @@ def test_the_context_manager_lets_defects_through() -> None:
         raise wrapped(requests.exceptions.ConnectionError("refused"))
     with pytest.raises(KeyError), mlflow_errors("listing"):
         raise KeyError("a bug of ours stays a bug")
+
+
+def test_server_credentials_come_from_mounted_files(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from mlops.config import TimeoutsConfig
+    from mlops.errors import ConfigError
+    from mlops.tracking import configure_http
+
+    (tmp_path / "user").write_text("jobs\n")
+    (tmp_path / "password").write_text("p@ss%w:rd\n")
+    touched = [f"MLFLOW_TRACKING_{n}{s}" for n in ("USERNAME", "PASSWORD", "TOKEN") for s in ("", "_FILE")]
+    touched += [f"MLFLOW_HTTP_REQUEST_{n}" for n in ("TIMEOUT", "MAX_RETRIES", "BACKOFF_FACTOR", "BACKOFF_JITTER")]
+    for name in touched:  # recorded so that teardown restores the process environment as it was
+        monkeypatch.setenv(name, "x")
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME_FILE", str(tmp_path / "user"))
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD_FILE", str(tmp_path / "password"))
+    configure_http(TimeoutsConfig())
+    import os
+
+    assert os.environ["MLFLOW_TRACKING_USERNAME"] == "jobs" and os.environ["MLFLOW_TRACKING_PASSWORD"] == "p@ss%w:rd"
+    monkeypatch.delenv("MLFLOW_TRACKING_USERNAME")
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match="MLFLOW_TRACKING_USERNAME_FILE: cannot read"):
+        configure_http(TimeoutsConfig())
