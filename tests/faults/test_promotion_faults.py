@@ -23,13 +23,19 @@ def test_s3_outage_during_the_champion_load_promotes_nothing(stack: Stack, tmp_p
     control = run(strict, "retrain", "--model", name, *AS_OF, "--run-key", "k2")
     assert control.returncode == 0 and "v2 rejected" in control.stdout, control.stderr
 
-    # S3 goes away right after the candidate's model is uploaded, before the champion is read.
+    # S3 goes away exactly while the champion's model is read, and is back before any decision
+    # could be recorded: only the gate itself can refuse to decide on half the evidence.
     proc = start(strict, "retrain", "--model", name, *AS_OF, "--run-key", "k3",
-                 faults=[pause(tmp_path, "uploaded", "mlops.tracking.client:Tracking.log_model", when="after")])
-    wait_paused(tmp_path, "uploaded", proc)
+                 faults=[pause(tmp_path, "champion", "mlops.tracking.client:Tracking.download_version"),
+                         pause(tmp_path, "deciding", "mlops.tracking.client:Tracking.log_dict", match="gate.json")])
+    wait_paused(tmp_path, "champion", proc)
     with outage(stack.s3):
-        release(tmp_path, "uploaded")
-        out, err = proc.communicate(timeout=240)
+        release(tmp_path, "champion")
+        deadline = time.monotonic() + 240
+        while proc.poll() is None and not (tmp_path / "deciding.paused").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+    release(tmp_path, "deciding")  # a gate that decided anyway records it now, with S3 back
+    out, err = proc.communicate(timeout=240)
     assert proc.returncode == 1, err
     assert err.strip().splitlines()[-1].startswith(f"error: {name}: "), err
     assert [v.version for v in versions(stack.client, name)] == ["1", "2"]  # nothing registered
