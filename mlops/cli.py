@@ -244,7 +244,9 @@ def _describe_retrain(summary: dict[str, Any]) -> str:
     metrics = summary.get("metrics") or {}
     figures = ", ".join(f"{k} {metrics[k]:.4f}" for k in ("accuracy", "f1", "roc_auc") if k in metrics)
     if outcome == "dry-run":
-        return f"{name}: dry run, run {summary['run_id']}: {figures}"
+        verdict = f", the gate would say: {summary['would_be']}" if summary.get("would_be") else ""
+        reasons = "".join(f"\n  - {r}" for r in summary["reasons"])
+        return f"{name}: dry run (nothing registered), run {summary['run_id']}: {figures}{verdict}{reasons}"
     reasons = "".join(f"\n  - {r}" for r in summary["reasons"])
     return f"{name}: v{summary['version']} {outcome} ({figures}){reasons}"
 
@@ -290,15 +292,23 @@ def _status_text(entry: dict[str, Any]) -> str:
 @click.option("--as-of", type=DATE, default=None, help="Judge on the holdout of this date's window (default: today).")
 @click.option("--force", is_flag=True, help="Skip the gate (recorded on the version).")
 @click.option("--reason", default=None, help="Why; recorded on the version.")
+@click.option("--dry-run", is_flag=True, help="Print the gate's decision; change nothing.")
 @click.pass_obj
-def promote(state: State, name: str, version: int, as_of: datetime | None, force: bool, reason: str | None) -> None:
+def promote(state: State, name: str, version: int, as_of: datetime | None, force: bool, reason: str | None,
+            dry_run: bool) -> None:
     """Promote a version through the same gate retrain uses."""
     from mlops.jobs.common import as_of_moment
     from mlops.jobs.operate import promote as run_promote
 
+    if dry_run and force:
+        raise click.UsageError("--dry-run shows the gate's decision; --force skips the gate. Give one of them.")
     with contextlib.redirect_stdout(sys.stderr):
-        decision = run_promote(state.config, state.tracking, name, str(version), as_of_moment(as_of), force, reason)
-    verdict = "promoted to production" if decision.promote else "rejected by the gate; nothing changed"
+        decision = run_promote(state.config, state.tracking, name, str(version), as_of_moment(as_of), force, reason, dry_run)
+    if dry_run:
+        verdict = ("would be promoted (dry run; nothing changed)" if decision.promote
+                   else "would be rejected by the gate (dry run; nothing changed)")
+    else:
+        verdict = "promoted to production" if decision.promote else "rejected by the gate; nothing changed"
     click.echo(f"{name}: v{version} {verdict}" + "".join(f"\n  - {r}" for r in decision.reasons))
     if not decision.promote:
         sys.exit(GATE_REJECTED)
@@ -307,14 +317,45 @@ def promote(state: State, name: str, version: int, as_of: datetime | None, force
 @main.command()
 @click.option("--model", "name", required=True, metavar="NAME")
 @click.option("--reason", default=None, help="Why; recorded on both versions.")
+@click.option("--force", is_flag=True, help="Return to the previous version even if the gate rejected it.")
 @click.pass_obj
-def rollback(state: State, name: str, reason: str | None) -> None:
+def rollback(state: State, name: str, reason: str | None, force: bool) -> None:
     """Production back to the previous production version."""
     from mlops.jobs.operate import rollback as run_rollback
 
     state.config.model(name)
-    new, old = run_rollback(state.config, state.tracking, name, reason)
+    new, old = run_rollback(state.config, state.tracking, name, reason, force)
     click.echo(f"{name}: production is v{new} again; v{old} is now previous")
+
+
+@main.command()
+@click.option("--model", "name", required=True, metavar="NAME")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per event, oldest first.")
+@click.pass_obj
+def history(state: State, name: str, as_json: bool) -> None:
+    """The model's promotions, rejections and rollbacks, oldest first (append-only)."""
+    from dataclasses import asdict
+
+    from mlops.jobs.operate import history as run_history
+
+    events = run_history(state.config, state.tracking, name)
+    if as_json:
+        for event in events:
+            click.echo(json.dumps(asdict(event)))
+        return
+    if not events:
+        click.echo(f"{name}: no promotion, rejection or rollback recorded yet")
+        return
+    for event in events:
+        click.echo(event.describe())
+        for row in event.gate:
+            verdict = {True: "pass", False: "FAIL", None: ""}[row["passed"]]
+            click.echo(f"    {row['metric']:<9} candidate {_num(row['candidate'])}  champion {_num(row['champion'])}  "
+                       f"minimum {_num(row['minimum'])}  {verdict}")
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 @main.command()
@@ -331,12 +372,15 @@ def leaderboard(state: State, name: str, metric: str, limit: int, as_json: bool)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    click.echo(f"{'#':>3}  {metric:>8}  {'version':>7}  {'alias':<10}  {'decision':<9}  {'as of':<25}  run")
+    click.echo(f"{name}: training runs by {metric} on each run's own holdout (dry runs excluded). The holdouts differ, "
+               f"so the ranks are not a comparison: for that, `mlops compare --model {name} --versions ...` scores "
+               "versions on the same rows.")
+    click.echo(f"{'#':>3}  {metric:>8}  {'version':>7}  {'alias':<10}  {'decision':<9}  {'holdout':<28}  run")
     for row in rows:
         value = row["metrics"].get(metric)
         shown = f"{value:.4f}" if value is not None else "-"
         click.echo(f"{row['rank']:>3}  {shown:>8}  {row['version'] or '-':>7}  {row['alias']:<10}  "
-                   f"{row['decision']:<9}  {row['as_of'] or '-':<25}  {row['run_id']}")
+                   f"{row['decision']:<9}  {row['holdout']:<28}  {row['run_id']}")
 
 
 @main.command()

@@ -1,4 +1,4 @@
-"""Operator commands: status, promote, rollback, leaderboard."""
+"""Operator commands: status, promote, rollback, leaderboard, history."""
 
 from __future__ import annotations
 
@@ -13,9 +13,12 @@ from mlops.errors import RegistryError, UsageError
 from mlops.jobs.champion import champion_metrics
 from mlops.jobs.common import experiment_name, load_training_data, load_version
 from mlops.locking import promotion_lock
+from mlops.promotion.card import gate_rows, manual_gate_section
 from mlops.promotion.gate import Decision, decide
-from mlops.tracking import PREVIOUS, PRODUCTION, Tracking, actor, move_production, repair
+from mlops.tracking import PREVIOUS, PRODUCTION, Tracking, actor, move_production, now_iso, repair
 from mlops.tracking import rollback as rollback_aliases
+from mlops.tracking.history import AuditEvent, new_event, record
+from mlops.tracking.history import history as read_history
 from mlops.training.dataset import prepare
 from mlops.training.model import evaluate
 
@@ -58,40 +61,68 @@ def holdout(config: Config, model: ModelConfig, as_of: datetime) -> tuple[Any, A
 
 
 def promote(
-    config: Config, tracking: Tracking, name: str, version: str, as_of: datetime, force: bool, reason: str | None
+    config: Config, tracking: Tracking, name: str, version: str, as_of: datetime, force: bool, reason: str | None,
+    dry_run: bool = False,
 ) -> Decision:
-    """Through the same gate as retrain, under the same lock; a rejection changes no alias."""
+    """Through the same gate as retrain, under the same lock; a rejection changes no alias. Every
+    outcome is an audit event and a section of the version's card. A dry run only decides."""
     model = config.model(name)
-    tracking.version(name, version)  # exists, or RegistryError
+    target = tracking.version(name, version)  # exists, or RegistryError
+    if dry_run:
+        current = tracking.alias(name, PRODUCTION)
+        if current is not None and current.version == version:
+            raise UsageError(f"{name} v{version} is already production")
+        return _judge(config, tracking, model, version, as_of)
     with promotion_lock(config.locks, tracking.describe(), name):
         repair(tracking, name)
         current = tracking.alias(name, PRODUCTION)
         if current is not None and current.version == version:
             raise UsageError(f"{name} v{version} is already production")
+        expected = current.version if current is not None else None
         stamp = {"promoted_by": actor(), "promote_reason": reason or ""}
         if force:
             decision = Decision(True, [f"forced by {actor()}: {reason or 'no reason given'}"], {}, forced=True)
         else:
-            frame, y_true, classes = holdout(config, model, as_of)
-            candidate = load_version(tracking, name, version)
-            if candidate.classes != classes:
-                raise UsageError(f"{name} v{version} predicts {candidate.classes}, the data holds {classes}; use --force to override")
-            metrics = evaluate(candidate, frame, y_true)
-            champion = champion_metrics(tracking, name, frame, y_true, classes)
-            decision = decide(metrics, model.promotion, champion.metrics, champion.version, champion.error)
-            if not decision.promote:
-                tracking.tag_version(name, version, {"manual_gate_decision": "rejected",
-                                                     "manual_gate_reasons": decision.reasons_text})
-                return decision
-        expected = current.version if current is not None else None
-        move_production(tracking, name, version, expected, {**stamp, "gate_decision": "forced" if force else "promoted",
-                                                            "gate_reasons": decision.reasons_text})
+            decision = _judge(config, tracking, model, version, as_of)
+        why = decision.reasons_text if not reason or force else f"{reason}; {decision.reasons_text}"
+        kind = "forced" if force else decision.outcome
+        event = new_event(kind, version, actor(), why, "promote", expected, version if decision.promote else expected,
+                          decision.champion_version, gate_rows(decision, model.promotion))
+        section = manual_gate_section(decision, model.promotion, now_iso(), actor(),
+                                      f"the training window ending {as_of.date().isoformat()}")
+        tracking.describe_version(name, version, (target.description or "") + section)
+        if not decision.promote:
+            tracking.tag_version(name, version, {"manual_gate_decision": "rejected",
+                                                 "manual_gate_reasons": decision.reasons_text})
+            record(tracking, name, event)
+            return decision
+        move_production(tracking, name, version, expected, {**stamp, "gate_decision": kind,
+                                                            "manual_gate_decision": kind,
+                                                            "gate_reasons": decision.reasons_text}, event)
     return decision
 
 
-def rollback(config: Config, tracking: Tracking, name: str, reason: str | None) -> tuple[str, str]:
+def _judge(config: Config, tracking: Tracking, model: ModelConfig, version: str, as_of: datetime) -> Decision:
+    """The version and the current production on the same holdout: the one retrain would use at `as_of`."""
+    name = model.name
+    frame, y_true, classes = holdout(config, model, as_of)
+    candidate = load_version(tracking, name, version)
+    if candidate.classes != classes:
+        raise UsageError(f"{name} v{version} predicts {candidate.classes}, the data holds {classes}; use --force to override")
+    metrics = evaluate(candidate, frame, y_true)
+    champion = champion_metrics(tracking, name, frame, y_true, classes)
+    return decide(metrics, model.promotion, champion.metrics, champion.version, champion.error)
+
+
+def rollback(config: Config, tracking: Tracking, name: str, reason: str | None, force: bool = False) -> tuple[str, str]:
     with promotion_lock(config.locks, tracking.describe(), name):
-        return rollback_aliases(tracking, name, {"rolled_back_by": actor(), "rollback_reason": reason or ""})
+        return rollback_aliases(tracking, name, {"rolled_back_by": actor(), "rollback_reason": reason or ""},
+                                reason or "", force)
+
+
+def history(config: Config, tracking: Tracking, name: str) -> list[AuditEvent]:
+    config.model(name)  # a configured model, or UsageError
+    return read_history(tracking, name)
 
 
 def leaderboard(config: Config, tracking: Tracking, name: str, metric: str, limit: int) -> list[dict[str, Any]]:
@@ -100,7 +131,9 @@ def leaderboard(config: Config, tracking: Tracking, name: str, metric: str, limi
         raise UsageError(f"--metric must be one of {', '.join(METRIC_KEYS)}")
     experiment_id = tracking.experiment_id(experiment_name(config, model))
     order = "ASC" if metric in LOWER_IS_BETTER else "DESC"
-    runs = tracking.search_runs(experiment_id, "attributes.status = 'FINISHED'", [f"metrics.{metric} {order}"], limit)
+    # Dry runs registered nothing and decided nothing: they are not candidates.
+    runs = tracking.search_runs(experiment_id, "attributes.status = 'FINISHED' and tags.`mlops.dry_run` = 'false'",
+                                [f"metrics.{metric} {order}"], limit)
     aliases = {}
     for alias in (PRODUCTION, PREVIOUS):
         found = tracking.alias(name, alias)
@@ -114,14 +147,25 @@ def leaderboard(config: Config, tracking: Tracking, name: str, metric: str, limi
             "run_id": run.run_id,
             "started": datetime.fromtimestamp(run.start_time / 1000, tz=UTC).isoformat(timespec="seconds"),
             "as_of": run.tags.get("data.as_of"),
+            "holdout": holdout_window(run.tags),
             "version": version,
             "alias": aliases.get(version or "", ""),
-            "decision": run.tags.get("gate_decision", "dry-run" if run.tags.get("mlops.dry_run") == "true" else ""),
+            "decision": run.tags.get("gate_decision", ""),
             "metrics": {k: round(v, 4) for k, v in run.metrics.items() if k in METRIC_KEYS},
         })
     if not rows:
         raise RegistryError(f"no finished runs for {name!r} in experiment {experiment_name(config, model)!r}")
     return rows
+
+
+def holdout_window(tags: dict[str, str]) -> str:
+    """Where a run's holdout metrics come from: the end of its window after the time split's
+    boundary, or a random share of the whole window."""
+    end = tags.get("data.window_end", "")[:10]
+    if tags.get("data.split") == "time" and tags.get("data.split_boundary"):
+        return f"{tags['data.split_boundary'][:10]}..{end}"
+    start = tags.get("data.window_start", "")[:10] or "all"
+    return f"random of {start}..{end}" if end else "?"
 
 
 def compare(config: Config, tracking: Tracking, name: str, versions: list[str], as_of: datetime) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from mlops.config import Config, load_config
+from mlops.config import load_config
 from mlops.errors import ConfigError, RegistryError, UsageError
 from mlops.jobs import operate
 from mlops.jobs.common import load_version
@@ -20,13 +20,7 @@ from mlops.jobs.demo import write_demo
 from mlops.jobs.retrain import retrain
 from mlops.tracking import Tracking, move_production
 
-from conftest import END, read_artifact, store_client
-
-
-def with_policy(config: Config, **promotion: Any) -> Config:
-    model = config.models[0]
-    changed = model.model_copy(update={"promotion": model.promotion.model_copy(update=promotion)})
-    return config.model_copy(update={"models": [changed]})
+from conftest import END, read_artifact, store_client, with_policy
 
 
 @pytest.fixture(scope="module")
