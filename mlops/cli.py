@@ -19,7 +19,7 @@ import yaml
 from mlops import __version__
 from mlops.config import Config, ModelConfig, load_config, redacted_dump, resolve_path
 from mlops.errors import GATE_REJECTED, INTERNAL_ERROR, MlopsError, Terminated
-from mlops.logs import configure_logging
+from mlops.logs import configure_logging, log_fields, printed_lines
 from mlops.metrics import JobMetrics
 
 if TYPE_CHECKING:
@@ -30,9 +30,10 @@ DATE = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:
 
 
 class State:
-    def __init__(self, config_path: str | None, verbose: bool) -> None:
+    def __init__(self, config_path: str | None, verbose: bool, log_format: str = "text") -> None:
         self.config_path = config_path
         self.verbose = verbose
+        self.json_logs = log_format == "json"
         self._config: Config | None = None
         self._tracking: Tracking | None = None
 
@@ -76,11 +77,19 @@ def internal_error(exc: BaseException) -> str:
 
 
 def _fail(ctx: click.Context, exc: BaseException, message: str, code: int) -> None:
-    state = ctx.find_object(State)
-    if state is not None and state.verbose:
-        traceback.print_exception(exc, file=sys.stderr)
-    click.echo(f"error: {message}", err=True)
+    _error_line(ctx.find_object(State), f"error: {message}", exc)
     sys.exit(code)
+
+
+def _error_line(state: State | None, line: str, exc: BaseException | None) -> None:
+    """One line on stderr (one JSON object in JSON mode); `--verbose` adds the traceback."""
+    verbose = state is not None and state.verbose
+    if state is not None and state.json_logs:
+        log.error("%s", line, exc_info=exc if verbose and exc is not None else None, extra={"outcome": "failed"})
+        return
+    if verbose and exc is not None:
+        traceback.print_exception(exc, file=sys.stderr)
+    click.echo(line, err=True)
 
 
 @click.group(cls=MlopsGroup)
@@ -94,7 +103,7 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool, log_format:
     """Keep tabular classification models healthy in production, on MLflow."""
     fmt = log_format or ("json" if os.environ.get("KUBERNETES_SERVICE_HOST") else "text")
     configure_logging(fmt, verbose)
-    ctx.obj = State(config_path, verbose)
+    ctx.obj = State(config_path, verbose, fmt)
 
 
 def _job_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -127,21 +136,20 @@ def _each_model(state: State, job: str, name: str | None, all_models: bool, mode
     for model in models:
         code, message = 0, ""
         failure: BaseException | None = None
-        try:
-            with contextlib.redirect_stdout(sys.stderr), observed(job, model.name) as metrics:
-                line, failure = run_one(model, metrics)
-            click.echo(line)
-        except MlopsError as exc:
-            failure = exc
-        except Exception as exc:
-            code, message, failure = INTERNAL_ERROR, internal_error(exc), exc
-        if failure is not None:
-            code = code or getattr(failure, "exit_code", INTERNAL_ERROR)
-            message = message or (str(failure) if isinstance(failure, MlopsError) else internal_error(failure))
-            if state.verbose:
-                traceback.print_exception(failure, file=sys.stderr)
-            click.echo(f"error: {model.name}: {message}", err=True)
-            worst = max(worst, code, key=lambda c: _SEVERITY.get(c, 3))
+        with log_fields(job=job, model=model.name):
+            try:
+                with contextlib.redirect_stdout(printed_lines()), observed(job, model.name) as metrics:
+                    line, failure = run_one(model, metrics)
+                click.echo(line)
+            except MlopsError as exc:
+                failure = exc
+            except Exception as exc:
+                code, message, failure = INTERNAL_ERROR, internal_error(exc), exc
+            if failure is not None:
+                code = code or getattr(failure, "exit_code", INTERNAL_ERROR)
+                message = message or (str(failure) if isinstance(failure, MlopsError) else internal_error(failure))
+                _error_line(state, f"error: {model.name}: {message}", failure)
+                worst = max(worst, code, key=lambda c: _SEVERITY.get(c, 3))
     if worst:
         sys.exit(worst)
 
@@ -302,7 +310,7 @@ def promote(state: State, name: str, version: int, as_of: datetime | None, force
 
     if dry_run and force:
         raise click.UsageError("--dry-run shows the gate's decision; --force skips the gate. Give one of them.")
-    with contextlib.redirect_stdout(sys.stderr):
+    with contextlib.redirect_stdout(printed_lines()), log_fields(job="promote", model=name, version=version):
         decision = run_promote(state.config, state.tracking, name, str(version), as_of_moment(as_of), force, reason, dry_run)
     if dry_run:
         verdict = ("would be promoted (dry run; nothing changed)" if decision.promote
@@ -397,7 +405,7 @@ def compare(state: State, name: str, versions: str, as_of: datetime | None, as_j
     chosen = [v.strip() for v in versions.split(",") if v.strip()]
     if not all(v.isdigit() for v in chosen):
         raise click.BadParameter("versions are positive integers, e.g. 3,4,5", param_hint="--versions")
-    with contextlib.redirect_stdout(sys.stderr):
+    with contextlib.redirect_stdout(printed_lines()), log_fields(job="compare", model=name):
         rows = run_compare(state.config, state.tracking, name, chosen, as_of_moment(as_of))
     if as_json:
         click.echo(json.dumps(rows, indent=2))

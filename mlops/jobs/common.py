@@ -21,6 +21,7 @@ import pyarrow as pa
 from mlops.config import Config, ModelConfig, TimeoutsConfig
 from mlops.data.sources import Source, Window, open_source
 from mlops.errors import RegistryError, Terminated, UsageError
+from mlops.logs import log_fields
 from mlops.tracking import RunInfo, Tracking
 from mlops.training.dataset import Dataset, Split, prepare, split
 from mlops.training.pyfunc_model import BOOSTER_FILE, LabelledBooster
@@ -85,7 +86,8 @@ def tracked_run(tracking: Tracking, experiment_id: str, run_name: str, tags: dic
     run = tracking.start_run(experiment_id, run_name, tags)
     status = "FAILED"
     try:
-        yield run
+        with log_fields(run_id=run.run_id):
+            yield run
         status = "FINISHED"
     except Terminated:
         status = "KILLED"

@@ -137,7 +137,8 @@ def _resume(tracking: Tracking, model: ModelConfig, registered: VersionInfo) -> 
         record(tracking, name, new_event("rejected", version, actor(), tags.get("gate_reasons", ""), "retrain", champion,
                                          champion, champion))
     notes.append(tags.get("gate_reasons", ""))
-    log.info("%s: %s", name, "; ".join(n for n in notes if n))
+    log.info("%s: %s", name, "; ".join(n for n in notes if n),
+             extra={"version": version, "run_id": registered.run_id, "outcome": outcome})
     return RetrainResult(name, outcome, registered.run_id, version, resumed=True, notes=[n for n in notes if n])
 
 
@@ -204,7 +205,8 @@ def _train(config: Config, model: ModelConfig, as_of: datetime, key: str, tracki
             return RetrainResult(model.name, "dry-run", run_id, decision=decision, metrics=metrics)
         decision, version = _gate_and_register(tracking, model, booster, parts.test, parts.y_test, metrics, source_uri,
                                                key, run, constant, card)
-        log.info("%s v%s %s: %s", model.name, version, decision.outcome, decision.reasons_text)
+        log.info("%s v%s %s: %s", model.name, version, decision.outcome, decision.reasons_text,
+                 extra={"version": version, "outcome": decision.outcome})
         return RetrainResult(model.name, decision.outcome, run_id, version, decision, metrics)
 
 
