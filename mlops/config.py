@@ -399,7 +399,12 @@ def anchor_paths(config: Config, base: Path) -> Config:
         source = model.source
         if source.kind == "file" and not source.uri.startswith("file:") and not Path(source.uri).is_absolute():
             source = source.model_copy(update={"uri": str((base / source.uri).resolve())})
-        models.append(model.model_copy(update={"source": source}))
+        update: dict[str, Any] = {"source": source}
+        sink = model.predictions
+        if sink is not None and sink.uri is not None and "://" not in sink.uri and not sink.uri.startswith("file:") \
+                and not Path(sink.uri).is_absolute():
+            update["predictions"] = sink.model_copy(update={"uri": str((base / sink.uri).resolve())})
+        models.append(model.model_copy(update=update))
     return config.model_copy(update={"tracking": tracking.model_copy(update=updates), "models": models})
 
 

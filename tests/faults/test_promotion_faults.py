@@ -3,6 +3,7 @@ may promote a worse model, lose a version or register a twin (issue: safe under 
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -84,6 +85,11 @@ def test_crash_between_the_alias_moves_then_rollback_returns_to_the_production_b
     assert back.returncode == 0, back.stderr
     assert aliases(stack.client, name) == {"production": "2", "previous": "3"}, back.stderr
     assert "pending_move" not in str(stack.client.get_registered_model(name).tags)
+    # The audit trail: the move the rollback had to complete first is one event, not two.
+    tags = stack.client.get_registered_model(name).tags
+    events = [json.loads(tags[k]) for k in sorted(tags) if k.startswith("mlops.event.")]
+    assert [(e["kind"], e["version"]) for e in events] == [("promoted", "1"), ("promoted", "2"), ("promoted", "3"),
+                                                           ("rollback", "2")]
 
 
 def test_concurrent_promotions_are_serialised_and_compared(stack: Stack, tmp_path: Path) -> None:
