@@ -23,6 +23,7 @@ from mlops.logs import configure_logging, log_fields, printed_lines
 from mlops.metrics import JobMetrics
 
 if TYPE_CHECKING:
+    from mlops.notify import Notice
     from mlops.tracking import Tracking
 
 log = logging.getLogger("mlops")
@@ -52,6 +53,14 @@ class State:
             configure_http(self.config.timeouts)
             self._tracking = Tracking(self.config.tracking)
         return self._tracking
+
+    def notify(self, notice: Notice | None) -> None:
+        """Tell the webhook, if one is configured; never fails (mlops.notify)."""
+        if notice is None or self._config is None:
+            return
+        from mlops.notify import send
+
+        send(self._config.notifications, notice)
 
 
 class MlopsGroup(click.Group):
@@ -125,6 +134,7 @@ def _each_model(state: State, job: str, name: str | None, all_models: bool, mode
     pushes its metrics, each failure line names its model, and the exit code is the most
     severe of theirs. Stdout carries only the results: anything a library prints goes to stderr."""
     from mlops.jobs.common import install_sigterm_handler, select_models
+    from mlops.jobs.observe import failure_notice
     from mlops.metrics import observed
 
     install_sigterm_handler()
@@ -149,6 +159,7 @@ def _each_model(state: State, job: str, name: str | None, all_models: bool, mode
                 code = code or getattr(failure, "exit_code", INTERNAL_ERROR)
                 message = message or (str(failure) if isinstance(failure, MlopsError) else internal_error(failure))
                 _error_line(state, f"error: {model.name}: {message}", failure)
+                state.notify(failure_notice(job, model.name, message, code))
                 worst = max(worst, code, key=lambda c: _SEVERITY.get(c, 3))
     if worst:
         sys.exit(worst)
@@ -163,7 +174,7 @@ def retrain(state: State, name: str | None, all_models: bool, model_index: int |
             run_key: str | None, dry_run: bool) -> None:
     """Train on the window, gate, register, promote (the weekly job)."""
     from mlops.jobs.common import as_of_moment
-    from mlops.jobs.observe import retrain_metrics
+    from mlops.jobs.observe import retrain_metrics, retrain_notice
     from mlops.jobs.retrain import retrain as run_retrain
 
     moment = as_of_moment(as_of)
@@ -171,6 +182,7 @@ def retrain(state: State, name: str | None, all_models: bool, model_index: int |
     def run_one(model: ModelConfig, metrics: JobMetrics) -> tuple[str, Exception | None]:
         result = run_retrain(state.config, model, moment, run_key, dry_run, state.tracking)
         retrain_metrics(metrics, result)
+        state.notify(retrain_notice(result))
         return _describe_retrain(result.summary()), None
 
     _each_model(state, "retrain", name, all_models, model_index, run_one)
@@ -188,7 +200,7 @@ def drift_check(state: State, name: str | None, all_models: bool, model_index: i
     """Compare the current window with the production model's baseline (the daily job)."""
     from mlops.jobs.common import as_of_moment
     from mlops.jobs.drift_check import drift_check as run_drift_check
-    from mlops.jobs.observe import drift_metrics
+    from mlops.jobs.observe import drift_metrics, drift_notice
     from mlops.jobs.retrain import retrain as run_retrain
 
     moment = as_of_moment(as_of)
@@ -201,6 +213,7 @@ def drift_check(state: State, name: str | None, all_models: bool, model_index: i
     def run_one(model: ModelConfig, metrics: JobMetrics) -> tuple[str, Exception | None]:
         result = run_drift_check(state.config, model, moment, trigger_retrain, state.tracking, inline_retrain)
         drift_metrics(metrics, result)
+        state.notify(drift_notice(result))
         summary = result.summary()
         needed.append(bool(summary["retrain_needed"]))
         return (json.dumps(summary) if as_json else _describe_drift(summary)), getattr(result, "trigger_error", None)
@@ -216,7 +229,7 @@ def drift_check(state: State, name: str | None, all_models: bool, model_index: i
 def predict(state: State, name: str | None, all_models: bool, model_index: int | None, as_of: datetime | None) -> None:
     """Score the window's rows with the production model and write the predictions (the daily job)."""
     from mlops.jobs.common import as_of_moment
-    from mlops.jobs.observe import predict_metrics
+    from mlops.jobs.observe import predict_metrics, predict_notice
     from mlops.jobs.predict import predict as run_predict
 
     moment = as_of_moment(as_of)
@@ -224,6 +237,7 @@ def predict(state: State, name: str | None, all_models: bool, model_index: int |
     def run_one(model: ModelConfig, metrics: JobMetrics) -> tuple[str, Exception | None]:
         result = run_predict(state.config, model, moment, state.tracking)
         predict_metrics(metrics, result)
+        state.notify(predict_notice(result))
         if result.version is None:
             return f"{result.model}: no production model yet; nothing scored (run retrain first)", None
         where = f" into {result.written_to}" if result.written_to else " (no rows in the window)"
