@@ -133,8 +133,7 @@ def _each_model(state: State, job: str, name: str | None, all_models: bool, mode
     """Run a job for each selected model: every model is attempted even when one fails, each
     pushes its metrics, each failure line names its model, and the exit code is the most
     severe of theirs. Stdout carries only the results: anything a library prints goes to stderr."""
-    from mlops.jobs.common import install_sigterm_handler, select_models
-    from mlops.jobs.observe import failure_notice
+    from mlops.jobs.selection import install_sigterm_handler, select_models
     from mlops.metrics import observed
 
     install_sigterm_handler()
@@ -159,6 +158,8 @@ def _each_model(state: State, job: str, name: str | None, all_models: bool, mode
                 code = code or getattr(failure, "exit_code", INTERNAL_ERROR)
                 message = message or (str(failure) if isinstance(failure, MlopsError) else internal_error(failure))
                 _error_line(state, f"error: {model.name}: {message}", failure)
+                from mlops.notify import failure as failure_notice
+
                 state.notify(failure_notice(job, model.name, message, code))
                 worst = max(worst, code, key=lambda c: _SEVERITY.get(c, 3))
     if worst:
@@ -173,13 +174,14 @@ def _each_model(state: State, job: str, name: str | None, all_models: bool, mode
 def retrain(state: State, name: str | None, all_models: bool, model_index: int | None, as_of: datetime | None,
             run_key: str | None, dry_run: bool) -> None:
     """Train on the window, gate, register, promote (the weekly job)."""
-    from mlops.jobs.common import as_of_moment
-    from mlops.jobs.observe import retrain_metrics, retrain_notice
-    from mlops.jobs.retrain import retrain as run_retrain
+    from mlops.jobs.selection import as_of_moment
 
     moment = as_of_moment(as_of)
 
     def run_one(model: ModelConfig, metrics: JobMetrics) -> tuple[str, Exception | None]:
+        from mlops.jobs.observe import retrain_metrics, retrain_notice
+        from mlops.jobs.retrain import retrain as run_retrain
+
         result = run_retrain(state.config, model, moment, run_key, dry_run, state.tracking)
         retrain_metrics(metrics, result)
         state.notify(retrain_notice(result))
@@ -198,19 +200,21 @@ def retrain(state: State, name: str | None, all_models: bool, model_index: int |
 def drift_check(state: State, name: str | None, all_models: bool, model_index: int | None, as_of: datetime | None,
                 trigger_retrain: str, fail_on_drift: bool, as_json: bool) -> None:
     """Compare the current window with the production model's baseline (the daily job)."""
-    from mlops.jobs.common import as_of_moment
-    from mlops.jobs.drift_check import drift_check as run_drift_check
-    from mlops.jobs.observe import drift_metrics, drift_notice
-    from mlops.jobs.retrain import retrain as run_retrain
+    from mlops.jobs.selection import as_of_moment
 
     moment = as_of_moment(as_of)
     needed: list[bool] = []
 
     def inline_retrain(model: ModelConfig, when: datetime, key: str) -> str:
+        from mlops.jobs.retrain import retrain as run_retrain
+
         result = run_retrain(state.config, model, when, key, False, state.tracking)
         return f"inline retrain: v{result.version} {result.outcome}" if result.version else f"inline retrain: {result.outcome}"
 
     def run_one(model: ModelConfig, metrics: JobMetrics) -> tuple[str, Exception | None]:
+        from mlops.jobs.drift_check import drift_check as run_drift_check
+        from mlops.jobs.observe import drift_metrics, drift_notice
+
         result = run_drift_check(state.config, model, moment, trigger_retrain, state.tracking, inline_retrain)
         drift_metrics(metrics, result)
         state.notify(drift_notice(result))
@@ -228,13 +232,14 @@ def drift_check(state: State, name: str | None, all_models: bool, model_index: i
 @click.pass_obj
 def predict(state: State, name: str | None, all_models: bool, model_index: int | None, as_of: datetime | None) -> None:
     """Score the window's rows with the production model and write the predictions (the daily job)."""
-    from mlops.jobs.common import as_of_moment
-    from mlops.jobs.observe import predict_metrics, predict_notice
-    from mlops.jobs.predict import predict as run_predict
+    from mlops.jobs.selection import as_of_moment
 
     moment = as_of_moment(as_of)
 
     def run_one(model: ModelConfig, metrics: JobMetrics) -> tuple[str, Exception | None]:
+        from mlops.jobs.observe import predict_metrics, predict_notice
+        from mlops.jobs.predict import predict as run_predict
+
         result = run_predict(state.config, model, moment, state.tracking)
         predict_metrics(metrics, result)
         state.notify(predict_notice(result))
@@ -279,7 +284,7 @@ def _describe_retrain(summary: dict[str, Any]) -> str:
 @click.pass_obj
 def status(state: State, name: str | None, as_json: bool) -> None:
     """Production and previous versions, metrics, age, last drift result."""
-    from mlops.jobs.operate import status as run_status
+    from mlops.jobs.views import status as run_status
 
     entries = run_status(state.config, state.tracking, name)
     if as_json:
@@ -319,8 +324,8 @@ def _status_text(entry: dict[str, Any]) -> str:
 def promote(state: State, name: str, version: int, as_of: datetime | None, force: bool, reason: str | None,
             dry_run: bool) -> None:
     """Promote a version through the same gate retrain uses."""
-    from mlops.jobs.common import as_of_moment
     from mlops.jobs.operate import promote as run_promote
+    from mlops.jobs.selection import as_of_moment
 
     if dry_run and force:
         raise click.UsageError("--dry-run shows the gate's decision; --force skips the gate. Give one of them.")
@@ -358,7 +363,7 @@ def history(state: State, name: str, as_json: bool) -> None:
     """The model's promotions, rejections and rollbacks, oldest first (append-only)."""
     from dataclasses import asdict
 
-    from mlops.jobs.operate import history as run_history
+    from mlops.jobs.views import history as run_history
 
     events = run_history(state.config, state.tracking, name)
     if as_json:
@@ -388,7 +393,7 @@ def _num(value: float | None) -> str:
 @click.pass_obj
 def leaderboard(state: State, name: str, metric: str, limit: int, as_json: bool) -> None:
     """Training runs ranked by a holdout metric."""
-    from mlops.jobs.operate import leaderboard as run_leaderboard
+    from mlops.jobs.views import leaderboard as run_leaderboard
 
     rows = run_leaderboard(state.config, state.tracking, name, metric, limit)
     if as_json:
@@ -413,8 +418,8 @@ def leaderboard(state: State, name: str, metric: str, limit: int, as_json: bool)
 @click.pass_obj
 def compare(state: State, name: str, versions: str, as_of: datetime | None, as_json: bool) -> None:
     """Registered versions evaluated side by side on the same fresh labelled window."""
-    from mlops.jobs.common import as_of_moment
     from mlops.jobs.operate import compare as run_compare
+    from mlops.jobs.selection import as_of_moment
 
     chosen = [v.strip() for v in versions.split(",") if v.strip()]
     if not all(v.isdigit() for v in chosen):
@@ -451,8 +456,8 @@ def config_check(state: State) -> None:
 def seed_demo(database: str, table: str) -> None:
     """Load the demo churn dataset into PostgreSQL (for the compose and dev-cluster stacks)."""
     from mlops.data.sinks import replace_table
-    from mlops.jobs.common import as_of_moment
     from mlops.jobs.demo import make_dataset
+    from mlops.jobs.selection import as_of_moment
 
     rows = make_dataset(as_of_moment(None))
     replace_table(database, table, rows)

@@ -42,6 +42,11 @@ class Notice:
         return {"text": "\n".join(lines), "mlops": asdict(self)}
 
 
+def failure(job: str, model: str, message: str, exit_code: int) -> Notice:
+    """A job that failed for a model, with the one line the CLI printed."""
+    return Notice("failed", job, model, f"failed with exit code {exit_code}", details=[message])
+
+
 def send(config: NotificationsConfig, notice: Notice, backoff_seconds: float = 0.5) -> bool:
     """POST the notice if a webhook is configured and wants this kind. True when delivered."""
     if not config.webhook_url or notice.kind not in config.events:

@@ -1,26 +1,29 @@
-"""What every job shares: the as-of clock, run keys, model selection, the MLflow run lifecycle,
-SIGTERM, and the steps more than one job takes (the training data, loading a registered model)."""
+"""What every job shares: run keys, the MLflow run lifecycle, and the steps more than one job
+takes (the training data, loading a registered model). The light steps (the as-of clock, model
+selection, experiment names, SIGTERM) live in `mlops.jobs.selection` and are re-exported here."""
 
 from __future__ import annotations
 
 import logging
 import os
 import re
-import signal
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
-from typing import Any
 
 import pyarrow as pa
 
-from mlops.config import Config, ModelConfig, TimeoutsConfig
+from mlops.config import ModelConfig, TimeoutsConfig
 from mlops.data.sources import Source, Window, open_source
-from mlops.errors import RegistryError, Terminated, UsageError
+from mlops.errors import RegistryError, Terminated
+from mlops.jobs.selection import as_of_moment as as_of_moment
+from mlops.jobs.selection import experiment_name as experiment_name
+from mlops.jobs.selection import install_sigterm_handler as install_sigterm_handler
+from mlops.jobs.selection import monitoring_experiment as monitoring_experiment
+from mlops.jobs.selection import select_models as select_models
 from mlops.logs import log_fields
 from mlops.tracking import RunInfo, Tracking
 from mlops.training.dataset import Dataset, Split, prepare, split
@@ -29,16 +32,6 @@ from mlops.training.pyfunc_model import BOOSTER_FILE, LabelledBooster
 log = logging.getLogger(__name__)
 
 _JOB_SUFFIX = re.compile(r"-(\d{7,10})$")
-
-
-def as_of_moment(value: date | datetime | None) -> datetime:
-    """`--as-of 2026-11-23` means the windows end at 2026-11-23T00:00Z (exclusive), so a job
-    rerun later that day sees exactly the same rows. Default: today."""
-    if value is None:
-        value = datetime.now(UTC).date()
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime.combine(value, time.min, tzinfo=UTC)
 
 
 def scheduled_time(environ: dict[str, str] | os._Environ[str] | None = None) -> datetime | None:
@@ -56,27 +49,6 @@ def default_run_key(job: str, as_of: datetime) -> str:
     if scheduled is not None:
         return f"{job}:scheduled:{scheduled.strftime('%Y-%m-%dT%H:%MZ')}"
     return f"{job}:as-of:{as_of.strftime('%Y-%m-%dT%H:%M:%SZ')}"
-
-
-def select_models(config: Config, name: str | None, all_models: bool, index: int | None) -> list[ModelConfig]:
-    chosen = [name is not None, all_models, index is not None]
-    if sum(chosen) != 1:
-        raise UsageError("give exactly one of --model, --all or --model-index")
-    if all_models:
-        return list(config.models)
-    if index is not None:
-        if not 0 <= index < len(config.models):
-            raise UsageError(f"--model-index {index} is out of range: {len(config.models)} models are configured")
-        return [config.models[index]]
-    return [config.model(str(name))]
-
-
-def experiment_name(config: Config, model: ModelConfig) -> str:
-    return f"{config.tracking.experiment_prefix}/{model.name}"
-
-
-def monitoring_experiment(config: Config, model: ModelConfig) -> str:
-    return f"{config.tracking.experiment_prefix}/{model.name}/monitoring"
 
 
 @contextmanager
@@ -128,9 +100,3 @@ def load_version(tracking: Tracking, name: str, version: str) -> LabelledBooster
             raise RegistryError(f"{name} v{version}: its model files cannot be read ({exc})") from exc
 
 
-def _raise_terminated(signum: int, frame: FrameType | None) -> None:
-    raise Terminated()
-
-
-def install_sigterm_handler() -> Any:
-    return signal.signal(signal.SIGTERM, _raise_terminated)

@@ -71,6 +71,3 @@ def predict_notice(result: PredictResult) -> Notice | None:
         return Notice("no_production", "predict", result.model, "no production model yet: nothing scored (run retrain)")
     return None
 
-
-def failure_notice(job: str, model: str, message: str, exit_code: int) -> Notice:
-    return Notice("failed", job, model, f"failed with exit code {exit_code}", details=[message])

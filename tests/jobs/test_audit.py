@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from mlops.cli import main
 from mlops.config import load_config
-from mlops.jobs import operate
+from mlops.jobs import operate, views
 from mlops.jobs.demo import write_demo
 from mlops.jobs.retrain import retrain
 from mlops.tracking import Tracking
@@ -64,7 +64,7 @@ def test_the_champion_is_logged_on_the_candidates_run(store: dict[str, Any]) -> 
 
 
 def test_history_lists_every_decision_in_order(store: dict[str, Any]) -> None:
-    events = operate.history(store["config"], Tracking(store["config"].tracking), "churn")
+    events = views.history(store["config"], Tracking(store["config"].tracking), "churn")
     assert [(e.kind, e.version, e.production_before, e.production_after) for e in events] == [
         ("promoted", "1", None, "1"), ("promoted", "2", "1", "2"), ("rejected", "3", "2", "2")]
     assert all(e.actor and e.source == "retrain" for e in events)  # the module fixture runs before MLOPS_ACTOR is set
@@ -80,9 +80,9 @@ def test_history_lists_every_decision_in_order(store: dict[str, Any]) -> None:
 
 def test_a_resumed_run_key_adds_no_event(store: dict[str, Any]) -> None:
     config = store["never"]
-    before = len(operate.history(config, Tracking(config.tracking), "churn"))
+    before = len(views.history(config, Tracking(config.tracking), "churn"))
     assert retrain(config, config.models[0], END, run_key="w3").resumed
-    assert len(operate.history(config, Tracking(config.tracking), "churn")) == before
+    assert len(views.history(config, Tracking(config.tracking), "churn")) == before
 
 
 def test_dry_runs_decide_register_nothing_and_stay_off_the_leaderboard(store: dict[str, Any]) -> None:
@@ -92,7 +92,7 @@ def test_dry_runs_decide_register_nothing_and_stay_off_the_leaderboard(store: di
     client = store["client"]
     assert len(client.search_model_versions("name = 'churn'")) == 3
     tracking = Tracking(store["config"].tracking)
-    rows = operate.leaderboard(store["config"], tracking, "churn", "f1", 10)
+    rows = views.leaderboard(store["config"], tracking, "churn", "f1", 10)
     assert dry.run_id not in {r["run_id"] for r in rows} and len(rows) == 3
     assert all(r["holdout"].count("..") == 1 for r in rows)
     text = cli(store, "leaderboard", "--model", "churn").output
@@ -120,5 +120,5 @@ def test_manual_rejection_blocks_a_silent_rollback(store: dict[str, Any]) -> Non
     assert refused.exit_code == 2 and "rejected by the gate" in refused.output and "--force" in refused.output
     forced = cli(store, "rollback", "--model", "churn", "--force", "--reason", "v1 is worse")
     assert forced.exit_code == 0, forced.output
-    kinds = [e.kind for e in operate.history(store["config"], Tracking(store["config"].tracking), "churn")]
+    kinds = [e.kind for e in views.history(store["config"], Tracking(store["config"].tracking), "churn")]
     assert kinds[-3:] == ["rollback", "rejected", "rollback"]

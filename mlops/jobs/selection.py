@@ -1,0 +1,51 @@
+"""The light steps every command takes before any work: which models, what moment, which
+experiment, SIGTERM. Nothing heavy is imported here, so a usage error answers at once."""
+
+from __future__ import annotations
+
+import signal
+from datetime import UTC, date, datetime, time
+from types import FrameType
+from typing import Any
+
+from mlops.config import Config, ModelConfig
+from mlops.errors import Terminated, UsageError
+
+
+def as_of_moment(value: date | datetime | None) -> datetime:
+    """`--as-of 2026-11-23` means the windows end at 2026-11-23T00:00Z (exclusive), so a job
+    rerun later that day sees exactly the same rows. Default: today."""
+    if value is None:
+        value = datetime.now(UTC).date()
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.combine(value, time.min, tzinfo=UTC)
+
+
+def select_models(config: Config, name: str | None, all_models: bool, index: int | None) -> list[ModelConfig]:
+    chosen = [name is not None, all_models, index is not None]
+    if sum(chosen) != 1:
+        raise UsageError("give exactly one of --model, --all or --model-index")
+    if all_models:
+        return list(config.models)
+    if index is not None:
+        if not 0 <= index < len(config.models):
+            raise UsageError(f"--model-index {index} is out of range: {len(config.models)} models are configured")
+        return [config.models[index]]
+    return [config.model(str(name))]
+
+
+def experiment_name(config: Config, model: ModelConfig) -> str:
+    return f"{config.tracking.experiment_prefix}/{model.name}"
+
+
+def monitoring_experiment(config: Config, model: ModelConfig) -> str:
+    return f"{config.tracking.experiment_prefix}/{model.name}/monitoring"
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated()
+
+
+def install_sigterm_handler() -> Any:
+    return signal.signal(signal.SIGTERM, _raise_terminated)
