@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +28,8 @@ def holdout(config: Config, model: ModelConfig, as_of: datetime) -> tuple[Any, A
     """The holdout retrain would use at `as_of`: the fresh labelled data a manual promotion is judged on."""
     data = load_training_data(model, as_of, config.timeouts)
     return data.parts.test, data.parts.y_test, data.dataset.classes
+
+log = logging.getLogger(__name__)
 
 
 def promote(
@@ -74,7 +77,9 @@ def promote(
 def _judge(config: Config, tracking: Tracking, model: ModelConfig, version: str, as_of: datetime) -> Decision:
     """The version and the current production on the same holdout: the one retrain would use at `as_of`."""
     name = model.name
+    log.info("%s: loading the holdout of the training window ending %s", name, as_of.date().isoformat())
     frame, y_true, classes = holdout(config, model, as_of)
+    log.info("%s: scoring v%s and production on the same %d holdout rows", name, version, len(y_true))
     candidate = load_version(tracking, name, version)
     if candidate.classes != classes:
         raise UsageError(f"{name} v{version} predicts {candidate.classes}, the data holds {classes}; use --force to override")
@@ -99,11 +104,13 @@ def compare(config: Config, tracking: Tracking, name: str, versions: list[str], 
         raise UsageError("--versions needs at least one version")
     source = open_source(model.source, config.timeouts)
     window = Window.ending(as_of, model.drift.current_window_days)
+    log.info("%s: loading the labelled rows of %s", name, window.describe())
     dataset = prepare(source.load(window), model, source.uri)
     aliases = {v.version: a for a in (PRODUCTION, PREVIOUS) if (v := tracking.alias(name, a)) is not None}
     rows = []
     for version in versions:
         tracking.version(name, version)
+        log.info("%s: scoring v%s on %d rows", name, version, len(dataset.labels))
         scorer = load_version(tracking, name, version)
         index = {c: i for i, c in enumerate(scorer.classes)}
         codes = np.array([index.get(dataset.classes[code], -1) for code in dataset.labels])

@@ -128,3 +128,20 @@ def test_mlflow_outage_mid_run_leaves_no_run_running(stack: Stack, tmp_path: Pat
     later = run(config, "retrain", "--model", name, *AS_OF, "--run-key", "o2")
     assert later.returncode == 0, later.stderr
     assert stack.client.get_run(interrupted.info.run_id).info.status == "FAILED"
+
+
+def test_json_logs_on_a_real_server_are_one_object_per_line(stack: Stack, tmp_path: Path) -> None:
+    """Logs for machines against a real MLflow server with S3 artifacts: every stderr line of a
+    retrain, a promote dry run and a failing job parses alone and carries the job's fields."""
+    name = "jsonlogs"
+    config = write_config(stack, tmp_path, [name])
+    lines: list[str] = []
+    for args in (("retrain", "--model", name, *AS_OF), ("promote", "--model", name, "--version", "1", "--dry-run"),
+                 ("rollback", "--model", name)):  # nothing to roll back to: an error line
+        result = run(config, "--log-format", "json", *args)
+        lines += result.stderr.splitlines()
+    records = [json.loads(line) for line in lines]
+    [decided] = [r for r in records if r.get("outcome") == "promoted"]
+    assert decided["job"] == "retrain" and decided["model"] == name and decided["version"] == "1" and decided["run_id"]
+    assert any(r["logger"] == "mlops" and r.get("outcome") == "failed" and "no previous version" in r["message"]
+               for r in records)
