@@ -111,7 +111,7 @@ def test_cli_compare_and_predict(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "churn" / "day=2026-11-23" / "predictions.parquet").is_file()
     assert runner.invoke(main, ["--config", config, "predict", "--model", "churn", "--as-of", "2026-11-22"]).exit_code == 0
     compared = runner.invoke(main, ["--config", config, "compare", "--model", "churn", "--versions", "1", "--json"])
-    assert compared.exit_code == 0 and json.loads(compared.output)[0]["alias"] == "production"
+    assert compared.exit_code == 0 and json.loads(compared.stdout)[0]["alias"] == "production"  # progress lines: stderr
     assert runner.invoke(main, ["--config", config, "compare", "--model", "churn", "--versions", "one"]).exit_code == 2
 
 
