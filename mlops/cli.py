@@ -19,10 +19,11 @@ import yaml
 from mlops import __version__
 from mlops.config import Config, ModelConfig, load_config, redacted_dump, resolve_path
 from mlops.errors import GATE_REJECTED, INTERNAL_ERROR, MlopsError, Terminated
-from mlops.logs import configure_logging
+from mlops.logs import configure_logging, log_fields, printed_lines
 from mlops.metrics import JobMetrics
 
 if TYPE_CHECKING:
+    from mlops.notify import Notice
     from mlops.tracking import Tracking
 
 log = logging.getLogger("mlops")
@@ -30,9 +31,10 @@ DATE = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:
 
 
 class State:
-    def __init__(self, config_path: str | None, verbose: bool) -> None:
+    def __init__(self, config_path: str | None, verbose: bool, log_format: str = "text") -> None:
         self.config_path = config_path
         self.verbose = verbose
+        self.json_logs = log_format == "json"
         self._config: Config | None = None
         self._tracking: Tracking | None = None
 
@@ -51,6 +53,14 @@ class State:
             configure_http(self.config.timeouts)
             self._tracking = Tracking(self.config.tracking)
         return self._tracking
+
+    def notify(self, notice: Notice | None) -> None:
+        """Tell the webhook, if one is configured; never fails (mlops.notify)."""
+        if notice is None or self._config is None:
+            return
+        from mlops.notify import send
+
+        send(self._config.notifications, notice)
 
 
 class MlopsGroup(click.Group):
@@ -76,11 +86,19 @@ def internal_error(exc: BaseException) -> str:
 
 
 def _fail(ctx: click.Context, exc: BaseException, message: str, code: int) -> None:
-    state = ctx.find_object(State)
-    if state is not None and state.verbose:
-        traceback.print_exception(exc, file=sys.stderr)
-    click.echo(f"error: {message}", err=True)
+    _error_line(ctx.find_object(State), f"error: {message}", exc)
     sys.exit(code)
+
+
+def _error_line(state: State | None, line: str, exc: BaseException | None) -> None:
+    """One line on stderr (one JSON object in JSON mode); `--verbose` adds the traceback."""
+    verbose = state is not None and state.verbose
+    if state is not None and state.json_logs:
+        log.error("%s", line, exc_info=exc if verbose and exc is not None else None, extra={"outcome": "failed"})
+        return
+    if verbose and exc is not None:
+        traceback.print_exception(exc, file=sys.stderr)
+    click.echo(line, err=True)
 
 
 @click.group(cls=MlopsGroup)
@@ -94,7 +112,7 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool, log_format:
     """Keep tabular classification models healthy in production, on MLflow."""
     fmt = log_format or ("json" if os.environ.get("KUBERNETES_SERVICE_HOST") else "text")
     configure_logging(fmt, verbose)
-    ctx.obj = State(config_path, verbose)
+    ctx.obj = State(config_path, verbose, fmt)
 
 
 class _Shard(click.ParamType[tuple[int, int]]):
@@ -130,7 +148,7 @@ def _each_model(state: State, job: str, name: str | None, all_models: bool, shar
     """Run a job for each selected model: every model is attempted even when one fails, each
     pushes its metrics, each failure line names its model, and the exit code is the most
     severe of theirs. Stdout carries only the results: anything a library prints goes to stderr."""
-    from mlops.jobs.common import install_sigterm_handler, select_models
+    from mlops.jobs.selection import install_sigterm_handler, select_models
     from mlops.metrics import observed
 
     install_sigterm_handler()
@@ -141,21 +159,23 @@ def _each_model(state: State, job: str, name: str | None, all_models: bool, shar
     for model in models:
         code, message = 0, ""
         failure: BaseException | None = None
-        try:
-            with contextlib.redirect_stdout(sys.stderr), observed(job, model.name) as metrics:
-                line, failure = run_one(model, metrics)
-            click.echo(line)
-        except MlopsError as exc:
-            failure = exc
-        except Exception as exc:
-            code, message, failure = INTERNAL_ERROR, internal_error(exc), exc
-        if failure is not None:
-            code = code or getattr(failure, "exit_code", INTERNAL_ERROR)
-            message = message or (str(failure) if isinstance(failure, MlopsError) else internal_error(failure))
-            if state.verbose:
-                traceback.print_exception(failure, file=sys.stderr)
-            click.echo(f"error: {model.name}: {message}", err=True)
-            worst = max(worst, code, key=lambda c: _SEVERITY.get(c, 3))
+        with log_fields(job=job, model=model.name):
+            try:
+                with contextlib.redirect_stdout(printed_lines()), observed(job, model.name) as metrics:
+                    line, failure = run_one(model, metrics)
+                click.echo(line)
+            except MlopsError as exc:
+                failure = exc
+            except Exception as exc:
+                code, message, failure = INTERNAL_ERROR, internal_error(exc), exc
+            if failure is not None:
+                code = code or getattr(failure, "exit_code", INTERNAL_ERROR)
+                message = message or (str(failure) if isinstance(failure, MlopsError) else internal_error(failure))
+                _error_line(state, f"error: {model.name}: {message}", failure)
+                from mlops.notify import failure as failure_notice
+
+                state.notify(failure_notice(job, model.name, message, code))
+                worst = max(worst, code, key=lambda c: _SEVERITY.get(c, 3))
     if worst:
         sys.exit(worst)
 
@@ -168,15 +188,17 @@ def _each_model(state: State, job: str, name: str | None, all_models: bool, shar
 def retrain(state: State, name: str | None, all_models: bool, shard: tuple[int, int] | None, as_of: datetime | None,
             run_key: str | None, dry_run: bool) -> None:
     """Train on the window, gate, register, promote (the weekly job)."""
-    from mlops.jobs.common import as_of_moment
-    from mlops.jobs.observe import retrain_metrics
-    from mlops.jobs.retrain import retrain as run_retrain
+    from mlops.jobs.selection import as_of_moment
 
     moment = as_of_moment(as_of)
 
     def run_one(model: ModelConfig, metrics: JobMetrics) -> tuple[str, Exception | None]:
+        from mlops.jobs.observe import retrain_metrics, retrain_notice
+        from mlops.jobs.retrain import retrain as run_retrain
+
         result = run_retrain(state.config, model, moment, run_key, dry_run, state.tracking)
         retrain_metrics(metrics, result)
+        state.notify(retrain_notice(result))
         return _describe_retrain(result.summary()), None
 
     _each_model(state, "retrain", name, all_models, shard, run_one)
@@ -192,21 +214,24 @@ def retrain(state: State, name: str | None, all_models: bool, shard: tuple[int, 
 def drift_check(state: State, name: str | None, all_models: bool, shard: tuple[int, int] | None, as_of: datetime | None,
                 trigger_retrain: str, fail_on_drift: bool, as_json: bool) -> None:
     """Compare the current window with the production model's baseline (the daily job)."""
-    from mlops.jobs.common import as_of_moment
-    from mlops.jobs.drift_check import drift_check as run_drift_check
-    from mlops.jobs.observe import drift_metrics
-    from mlops.jobs.retrain import retrain as run_retrain
+    from mlops.jobs.selection import as_of_moment
 
     moment = as_of_moment(as_of)
     needed: list[bool] = []
 
     def inline_retrain(model: ModelConfig, when: datetime, key: str) -> str:
+        from mlops.jobs.retrain import retrain as run_retrain
+
         result = run_retrain(state.config, model, when, key, False, state.tracking)
         return f"inline retrain: v{result.version} {result.outcome}" if result.version else f"inline retrain: {result.outcome}"
 
     def run_one(model: ModelConfig, metrics: JobMetrics) -> tuple[str, Exception | None]:
+        from mlops.jobs.drift_check import drift_check as run_drift_check
+        from mlops.jobs.observe import drift_metrics, drift_notice
+
         result = run_drift_check(state.config, model, moment, trigger_retrain, state.tracking, inline_retrain)
         drift_metrics(metrics, result)
+        state.notify(drift_notice(result))
         summary = result.summary()
         needed.append(bool(summary["retrain_needed"]))
         return (json.dumps(summary) if as_json else _describe_drift(summary)), getattr(result, "trigger_error", None)
@@ -221,15 +246,17 @@ def drift_check(state: State, name: str | None, all_models: bool, shard: tuple[i
 @click.pass_obj
 def predict(state: State, name: str | None, all_models: bool, shard: tuple[int, int] | None, as_of: datetime | None) -> None:
     """Score the window's rows with the production model and write the predictions (the daily job)."""
-    from mlops.jobs.common import as_of_moment
-    from mlops.jobs.observe import predict_metrics
-    from mlops.jobs.predict import predict as run_predict
+    from mlops.jobs.selection import as_of_moment
 
     moment = as_of_moment(as_of)
 
     def run_one(model: ModelConfig, metrics: JobMetrics) -> tuple[str, Exception | None]:
+        from mlops.jobs.observe import predict_metrics, predict_notice
+        from mlops.jobs.predict import predict as run_predict
+
         result = run_predict(state.config, model, moment, state.tracking)
         predict_metrics(metrics, result)
+        state.notify(predict_notice(result))
         if result.version is None:
             return f"{result.model}: no production model yet; nothing scored (run retrain first)", None
         where = f" into {result.written_to}" if result.written_to else " (no rows in the window)"
@@ -258,7 +285,9 @@ def _describe_retrain(summary: dict[str, Any]) -> str:
     metrics = summary.get("metrics") or {}
     figures = ", ".join(f"{k} {metrics[k]:.4f}" for k in ("accuracy", "f1", "roc_auc") if k in metrics)
     if outcome == "dry-run":
-        return f"{name}: dry run, run {summary['run_id']}: {figures}"
+        verdict = f", the gate would say: {summary['would_be']}" if summary.get("would_be") else ""
+        reasons = "".join(f"\n  - {r}" for r in summary["reasons"])
+        return f"{name}: dry run (nothing registered), run {summary['run_id']}: {figures}{verdict}{reasons}"
     reasons = "".join(f"\n  - {r}" for r in summary["reasons"])
     return f"{name}: v{summary['version']} {outcome} ({figures}){reasons}"
 
@@ -269,7 +298,7 @@ def _describe_retrain(summary: dict[str, Any]) -> str:
 @click.pass_obj
 def status(state: State, name: str | None, as_json: bool) -> None:
     """Production and previous versions, metrics, age, last drift result."""
-    from mlops.jobs.operate import status as run_status
+    from mlops.jobs.views import status as run_status
 
     entries = run_status(state.config, state.tracking, name)
     if as_json:
@@ -304,15 +333,23 @@ def _status_text(entry: dict[str, Any]) -> str:
 @click.option("--as-of", type=DATE, default=None, help="Judge on the holdout of this date's window (default: today).")
 @click.option("--force", is_flag=True, help="Skip the gate (recorded on the version).")
 @click.option("--reason", default=None, help="Why; recorded on the version.")
+@click.option("--dry-run", is_flag=True, help="Print the gate's decision; change nothing.")
 @click.pass_obj
-def promote(state: State, name: str, version: int, as_of: datetime | None, force: bool, reason: str | None) -> None:
+def promote(state: State, name: str, version: int, as_of: datetime | None, force: bool, reason: str | None,
+            dry_run: bool) -> None:
     """Promote a version through the same gate retrain uses."""
-    from mlops.jobs.common import as_of_moment
     from mlops.jobs.operate import promote as run_promote
+    from mlops.jobs.selection import as_of_moment
 
-    with contextlib.redirect_stdout(sys.stderr):
-        decision = run_promote(state.config, state.tracking, name, str(version), as_of_moment(as_of), force, reason)
-    verdict = "promoted to production" if decision.promote else "rejected by the gate; nothing changed"
+    if dry_run and force:
+        raise click.UsageError("--dry-run shows the gate's decision; --force skips the gate. Give one of them.")
+    with contextlib.redirect_stdout(printed_lines()), log_fields(job="promote", model=name, version=version):
+        decision = run_promote(state.config, state.tracking, name, str(version), as_of_moment(as_of), force, reason, dry_run)
+    if dry_run:
+        verdict = ("would be promoted (dry run; nothing changed)" if decision.promote
+                   else "would be rejected by the gate (dry run; nothing changed)")
+    else:
+        verdict = "promoted to production" if decision.promote else "rejected by the gate; nothing changed"
     click.echo(f"{name}: v{version} {verdict}" + "".join(f"\n  - {r}" for r in decision.reasons))
     if not decision.promote:
         sys.exit(GATE_REJECTED)
@@ -321,14 +358,45 @@ def promote(state: State, name: str, version: int, as_of: datetime | None, force
 @main.command()
 @click.option("--model", "name", required=True, metavar="NAME")
 @click.option("--reason", default=None, help="Why; recorded on both versions.")
+@click.option("--force", is_flag=True, help="Return to the previous version even if the gate rejected it.")
 @click.pass_obj
-def rollback(state: State, name: str, reason: str | None) -> None:
+def rollback(state: State, name: str, reason: str | None, force: bool) -> None:
     """Production back to the previous production version."""
     from mlops.jobs.operate import rollback as run_rollback
 
     state.config.model(name)
-    new, old = run_rollback(state.config, state.tracking, name, reason)
+    new, old = run_rollback(state.config, state.tracking, name, reason, force)
     click.echo(f"{name}: production is v{new} again; v{old} is now previous")
+
+
+@main.command()
+@click.option("--model", "name", required=True, metavar="NAME")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per event, oldest first.")
+@click.pass_obj
+def history(state: State, name: str, as_json: bool) -> None:
+    """The model's promotions, rejections and rollbacks, oldest first (append-only)."""
+    from dataclasses import asdict
+
+    from mlops.jobs.views import history as run_history
+
+    events = run_history(state.config, state.tracking, name)
+    if as_json:
+        for event in events:
+            click.echo(json.dumps(asdict(event)))
+        return
+    if not events:
+        click.echo(f"{name}: no promotion, rejection or rollback recorded yet")
+        return
+    for event in events:
+        click.echo(event.describe())
+        for row in event.gate:
+            verdict = {True: "pass", False: "FAIL", None: ""}[row["passed"]]
+            click.echo(f"    {row['metric']:<9} candidate {_num(row['candidate'])}  champion {_num(row['champion'])}  "
+                       f"minimum {_num(row['minimum'])}  {verdict}")
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 @main.command()
@@ -339,18 +407,21 @@ def rollback(state: State, name: str, reason: str | None) -> None:
 @click.pass_obj
 def leaderboard(state: State, name: str, metric: str, limit: int, as_json: bool) -> None:
     """Training runs ranked by a holdout metric."""
-    from mlops.jobs.operate import leaderboard as run_leaderboard
+    from mlops.jobs.views import leaderboard as run_leaderboard
 
     rows = run_leaderboard(state.config, state.tracking, name, metric, limit)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    click.echo(f"{'#':>3}  {metric:>8}  {'version':>7}  {'alias':<10}  {'decision':<9}  {'as of':<25}  run")
+    click.echo(f"{name}: training runs by {metric} on each run's own holdout (dry runs excluded). The holdouts differ, "
+               f"so the ranks are not a comparison: for that, `mlops compare --model {name} --versions ...` scores "
+               "versions on the same rows.")
+    click.echo(f"{'#':>3}  {metric:>8}  {'version':>7}  {'alias':<10}  {'decision':<9}  {'holdout':<28}  run")
     for row in rows:
         value = row["metrics"].get(metric)
         shown = f"{value:.4f}" if value is not None else "-"
         click.echo(f"{row['rank']:>3}  {shown:>8}  {row['version'] or '-':>7}  {row['alias']:<10}  "
-                   f"{row['decision']:<9}  {row['as_of'] or '-':<25}  {row['run_id']}")
+                   f"{row['decision']:<9}  {row['holdout']:<28}  {row['run_id']}")
 
 
 @main.command()
@@ -361,13 +432,13 @@ def leaderboard(state: State, name: str, metric: str, limit: int, as_json: bool)
 @click.pass_obj
 def compare(state: State, name: str, versions: str, as_of: datetime | None, as_json: bool) -> None:
     """Registered versions evaluated side by side on the same fresh labelled window."""
-    from mlops.jobs.common import as_of_moment
     from mlops.jobs.operate import compare as run_compare
+    from mlops.jobs.selection import as_of_moment
 
     chosen = [v.strip() for v in versions.split(",") if v.strip()]
     if not all(v.isdigit() for v in chosen):
         raise click.BadParameter("versions are positive integers, e.g. 3,4,5", param_hint="--versions")
-    with contextlib.redirect_stdout(sys.stderr):
+    with contextlib.redirect_stdout(printed_lines()), log_fields(job="compare", model=name):
         rows = run_compare(state.config, state.tracking, name, chosen, as_of_moment(as_of))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -399,8 +470,8 @@ def config_check(state: State) -> None:
 def seed_demo(database: str, table: str) -> None:
     """Load the demo churn dataset into PostgreSQL (for the compose and dev-cluster stacks)."""
     from mlops.data.sinks import replace_table
-    from mlops.jobs.common import as_of_moment
     from mlops.jobs.demo import make_dataset
+    from mlops.jobs.selection import as_of_moment
 
     rows = make_dataset(as_of_moment(None))
     replace_table(database, table, rows)

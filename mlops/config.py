@@ -74,6 +74,29 @@ class TimeoutsConfig(_Strict):
     statement_seconds: float = Field(default=120.0, gt=0, le=86400)  # one PostgreSQL statement
 
 
+NoticeKind = Literal["promoted", "rejected", "retrain_needed", "no_production", "failed"]
+NOTICE_KINDS: tuple[NoticeKind, ...] = ("promoted", "rejected", "retrain_needed", "no_production", "failed")
+
+
+class NotificationsConfig(_Strict):
+    """An optional Slack-compatible webhook (see mlops.notify). The URL is a secret: give it as
+    `${MLOPS_WEBHOOK_URL:-}`, which also reads MLOPS_WEBHOOK_URL_FILE; empty means off."""
+
+    webhook_url: str | None = None
+    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    retries: int = Field(default=2, ge=0, le=5)
+    events: list[NoticeKind] = Field(default_factory=lambda: list(NOTICE_KINDS))
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc:
+            raise ValueError("must be an http(s) URL")
+        return value
+
+
 class LocksConfig(_Strict):
     """How promotions of one model are serialised (see mlops.locking)."""
 
@@ -290,6 +313,7 @@ class Config(_Strict):
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig)
     locks: LocksConfig = Field(default_factory=LocksConfig)
+    notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
     models: list[ModelConfig]
 
     @model_validator(mode="after")
@@ -400,7 +424,12 @@ def anchor_paths(config: Config, base: Path) -> Config:
         source = model.source
         if source.kind == "file" and not source.uri.startswith("file:") and not Path(source.uri).is_absolute():
             source = source.model_copy(update={"uri": str((base / source.uri).resolve())})
-        models.append(model.model_copy(update={"source": source}))
+        update: dict[str, Any] = {"source": source}
+        sink = model.predictions
+        if sink is not None and sink.uri is not None and "://" not in sink.uri and not sink.uri.startswith("file:") \
+                and not Path(sink.uri).is_absolute():
+            update["predictions"] = sink.model_copy(update={"uri": str((base / sink.uri).resolve())})
+        models.append(model.model_copy(update=update))
     return config.model_copy(update={"tracking": tracking.model_copy(update=updates), "models": models})
 
 
@@ -433,6 +462,9 @@ def redact_uri(uri: str) -> str:
 def redacted_dump(config: Config) -> dict[str, Any]:
     data = config.model_dump(mode="json")
     data["tracking"]["uri"] = redact_uri(data["tracking"]["uri"])
+    if data["notifications"]["webhook_url"]:  # the path of a chat webhook is its credential
+        parts = urlsplit(data["notifications"]["webhook_url"])
+        data["notifications"]["webhook_url"] = f"{parts.scheme}://{parts.netloc}/***"
     for model, configured in zip(data["models"], config.models, strict=True):
         model["training"]["params"] = configured.training.params.as_dict()
         model["source"]["uri"] = redact_uri(model["source"]["uri"])

@@ -6,10 +6,13 @@ import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
+
+from mlops.config import Config
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -40,6 +43,13 @@ def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     while mlflow.active_run() is not None:
         mlflow.end_run()
+
+
+def with_policy(config: Config, **promotion: Any) -> Config:
+    """The config with the first model's promotion policy changed (e.g. a gate nothing passes)."""
+    model = config.models[0]
+    changed = model.model_copy(update={"promotion": model.promotion.model_copy(update=promotion)})
+    return config.model_copy(update={"models": [changed]})
 
 
 def store_client(uri: str) -> MlflowClient:

@@ -35,6 +35,13 @@ def test_good_config_gets_defaults_and_anchored_paths(tmp_path: Path) -> None:
     assert config.tracking.uri == f"sqlite:///{tmp_path}/.mlops/mlflow.db"
 
 
+@pytest.mark.parametrize(("given", "expected"), [("./out", "{tmp}/out"), ("out/preds", "{tmp}/out/preds"),
+                                                 ("/abs/out", "/abs/out"), ("s3://bucket/preds", "s3://bucket/preds")])
+def test_a_relative_predictions_uri_is_relative_to_the_config_file(tmp_path: Path, given: str, expected: str) -> None:
+    config = load_config(write(tmp_path, GOOD + f"    predictions: {{uri: '{given}'}}\n"), environ={})
+    assert config.model("churn").predictions.uri == expected.format(tmp=tmp_path)  # type: ignore[union-attr]
+
+
 def test_env_substitution_after_parsing_keeps_yaml_structure(tmp_path: Path) -> None:
     text = GOOD.replace("./data/churn.parquet", "'postgresql://app:${DB_PASSWORD}@db/features', table: t")
     config = load_config(write(tmp_path, text), environ={"DB_PASSWORD": "p#ss: word", "TRACKING": "http://mlflow:5000"})

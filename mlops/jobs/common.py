@@ -1,27 +1,30 @@
-"""What every job shares: the as-of clock, run keys, model selection, the MLflow run lifecycle,
-SIGTERM, and the steps more than one job takes (the training data, loading a registered model)."""
+"""What every job shares: run keys, the MLflow run lifecycle, and the steps more than one job
+takes (the training data, loading a registered model). The light steps (the as-of clock, model
+selection, experiment names, SIGTERM) live in `mlops.jobs.selection` and are re-exported here."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
-import signal
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
-from typing import Any
 
 import pyarrow as pa
 
-from mlops.config import Config, ModelConfig, TimeoutsConfig
+from mlops.config import ModelConfig, TimeoutsConfig
 from mlops.data.sources import Source, Window, open_source
-from mlops.errors import RegistryError, Terminated, UsageError
+from mlops.errors import RegistryError, Terminated
+from mlops.jobs.selection import as_of_moment as as_of_moment
+from mlops.jobs.selection import experiment_name as experiment_name
+from mlops.jobs.selection import install_sigterm_handler as install_sigterm_handler
+from mlops.jobs.selection import monitoring_experiment as monitoring_experiment
+from mlops.jobs.selection import select_models as select_models
+from mlops.logs import log_fields
 from mlops.tracking import RunInfo, Tracking
 from mlops.training.dataset import Dataset, Split, prepare, split
 from mlops.training.pyfunc_model import BOOSTER_FILE, LabelledBooster
@@ -29,16 +32,6 @@ from mlops.training.pyfunc_model import BOOSTER_FILE, LabelledBooster
 log = logging.getLogger(__name__)
 
 _JOB_SUFFIX = re.compile(r"-(\d{7,10})$")
-
-
-def as_of_moment(value: date | datetime | None) -> datetime:
-    """`--as-of 2026-11-23` means the windows end at 2026-11-23T00:00Z (exclusive), so a job
-    rerun later that day sees exactly the same rows. Default: today."""
-    if value is None:
-        value = datetime.now(UTC).date()
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime.combine(value, time.min, tzinfo=UTC)
 
 
 def scheduled_time(environ: dict[str, str] | os._Environ[str] | None = None) -> datetime | None:
@@ -58,32 +51,6 @@ def default_run_key(job: str, as_of: datetime) -> str:
     return f"{job}:as-of:{as_of.strftime('%Y-%m-%dT%H:%M:%SZ')}"
 
 
-def shard_of(model_name: str, count: int) -> int:
-    """A stable shard for a model name: the same in every process and run (unlike hash())."""
-    return int.from_bytes(hashlib.sha256(model_name.encode()).digest()[:8], "big") % count
-
-
-def select_models(config: Config, name: str | None, all_models: bool, shard: tuple[int, int] | None) -> list[ModelConfig]:
-    """--model, --all or --shard I/N: each model is in exactly one of the N shards, whatever
-    the number of models, so an Indexed Job of fixed N completions covers any config."""
-    if sum([name is not None, all_models, shard is not None]) != 1:
-        raise UsageError("give exactly one of --model, --all or --shard")
-    if all_models:
-        return list(config.models)
-    if shard is not None:
-        index, count = shard
-        return [m for m in config.models if shard_of(m.name, count) == index]
-    return [config.model(str(name))]
-
-
-def experiment_name(config: Config, model: ModelConfig) -> str:
-    return f"{config.tracking.experiment_prefix}/{model.name}"
-
-
-def monitoring_experiment(config: Config, model: ModelConfig) -> str:
-    return f"{config.tracking.experiment_prefix}/{model.name}/monitoring"
-
-
 @contextmanager
 def tracked_run(tracking: Tracking, experiment_id: str, run_name: str, tags: dict[str, str]) -> Iterator[RunInfo]:
     """An MLflow run that always ends: FINISHED, FAILED on any error, KILLED on SIGTERM. When
@@ -91,7 +58,8 @@ def tracked_run(tracking: Tracking, experiment_id: str, run_name: str, tags: dic
     run = tracking.start_run(experiment_id, run_name, tags)
     status = "FAILED"
     try:
-        yield run
+        with log_fields(run_id=run.run_id):
+            yield run
         status = "FINISHED"
     except Terminated:
         status = "KILLED"
@@ -132,9 +100,3 @@ def load_version(tracking: Tracking, name: str, version: str) -> LabelledBooster
             raise RegistryError(f"{name} v{version}: its model files cannot be read ({exc})") from exc
 
 
-def _raise_terminated(signum: int, frame: FrameType | None) -> None:
-    raise Terminated()
-
-
-def install_sigterm_handler() -> Any:
-    return signal.signal(signal.SIGTERM, _raise_terminated)

@@ -127,9 +127,9 @@ def writable_workdir(workdir: Path, echo: Callable[[str], None]) -> Path:
 
 def run_demo(workdir: Path, echo: Callable[[str], None]) -> None:
     from mlops.config import load_config
-    from mlops.jobs.common import as_of_moment
-    from mlops.jobs.operate import status
     from mlops.jobs.retrain import retrain
+    from mlops.jobs.selection import as_of_moment
+    from mlops.jobs.views import status
     from mlops.tracking import Tracking
 
     started = time.monotonic()
@@ -142,7 +142,8 @@ def run_demo(workdir: Path, echo: Callable[[str], None]) -> None:
     for label, as_of in (("before the shift", end - timedelta(days=28)), ("after the shift", end)):
         result = retrain(config, model, as_of, tracking=tracking)
         summary = result.summary()
-        echo(f"\nretrain as of {as_of:%Y-%m-%d} ({label}): v{summary['version']} {summary['outcome']}")
+        resumed = " (resumed: an earlier demo run registered it for this as-of; nothing was trained)" if result.resumed else ""
+        echo(f"\nretrain as of {as_of:%Y-%m-%d} ({label}): v{summary['version'] or '-'} {summary['outcome']}{resumed}")
         for reason in summary["reasons"]:
             echo(f"  - {reason}")
     from mlops.jobs.drift_check import drift_check
@@ -152,13 +153,30 @@ def run_demo(workdir: Path, echo: Callable[[str], None]) -> None:
     echo(f"\ndrift check of the last {model.drift.current_window_days} days against production v{drift['version']}: {verdict}")
     for reason in drift["reasons"]:
         echo(f"  - {reason}")
+    if drift.get("run_id"):
+        echo(f"  report: drift_report.html of run {drift['run_id']} (experiment {config.tracking.experiment_prefix}/churn/monitoring)")
+
+    from mlops.config import PredictionsConfig
+    from mlops.jobs.predict import predict
+
+    scoring = model.model_copy(update={"predictions": PredictionsConfig(uri=str((workdir / "predictions").resolve()))})
+    scored = predict(config, scoring, end, tracking=tracking)
+    echo(f"\npredict with production v{scored.version}: {scored.rows} rows of the last day scored into {scored.written_to}")
+
     echo("\nstatus:")
     for entry in status(config, tracking):
         production, previous = entry["production"], entry["previous"]
         echo(f"  {entry['model']}: production v{production['version'] if production else '-'}, "
              f"previous v{previous['version'] if previous else '-'}")
         if production:
-            echo(f"    metrics {production.get('metrics')}")
-    echo(f"\ndone in {time.monotonic() - started:.1f}s. Open the MLflow UI on what the demo wrote with:\n"
+            echo(f"    metrics on its own training holdout {production.get('metrics')}")
+    verdict_next = "  (drift says retrain: the gate decides whether a new version beats production on the same holdout)\n" \
+        if drift["retrain_needed"] else ""
+    echo(f"\ndone in {time.monotonic() - started:.1f}s. Next, try:\n{verdict_next}"
+         f"  .venv/bin/mlops --config {paths.config} status\n"
+         f"  .venv/bin/mlops --config {paths.config} history --model churn      # every promotion and rejection, with its gate table\n"
+         f"  .venv/bin/mlops --config {paths.config} leaderboard --model churn\n"
+         f"  .venv/bin/mlops --config {paths.config} compare --model churn --versions 1,2   # side by side on the same fresh rows\n"
          f"  .venv/bin/mlflow ui --backend-store-uri {config.tracking.uri} --port 5000\n"
-         f"then browse http://127.0.0.1:5000 (experiment {config.tracking.experiment_prefix}/churn, model churn).")
+         f"then browse http://127.0.0.1:5000: experiment {config.tracking.experiment_prefix}/churn, and the model card "
+         "under Models > churn > a version.")

@@ -18,7 +18,8 @@ from mlops.drift.check import DriftReport, check_profile_version, decide
 from mlops.drift.performance import PerformanceEstimate, estimate
 from mlops.drift.profile import prediction_scores
 from mlops.errors import RegistryError
-from mlops.jobs.common import load_version, monitoring_experiment, tracked_run
+from mlops.jobs.common import load_version, tracked_run
+from mlops.jobs.selection import monitoring_experiment
 from mlops.report.html import render
 from mlops.tracking import PRODUCTION, Tracking, now_iso
 from mlops.training.model import score

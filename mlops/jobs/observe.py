@@ -1,4 +1,5 @@
-"""What each job's result contributes to the pushed metrics (see mlops.metrics)."""
+"""What each job's result contributes to the pushed metrics (see mlops.metrics) and to the
+webhook notices (see mlops.notify)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from mlops.jobs.drift_check import DriftResult, NoProduction
 from mlops.jobs.predict import PredictResult
 from mlops.jobs.retrain import RetrainResult
 from mlops.metrics import JobMetrics
+from mlops.notify import Notice
 
 
 def retrain_metrics(metrics: JobMetrics, result: RetrainResult) -> None:
@@ -48,3 +50,31 @@ def predict_metrics(metrics: JobMetrics, result: PredictResult) -> None:
     metrics.set("mlops_production_missing", 1.0 if result.version is None else 0.0)
     if result.version is not None:
         metrics.set("mlops_production_version", float(result.version))
+
+
+def retrain_notice(result: RetrainResult) -> Notice | None:
+    """Promotions and rejections decided now; a resumed key or a dry run decided nothing new."""
+    if result.decision is None or result.resumed or result.outcome not in ("promoted", "rejected"):
+        return None
+    outcome = result.outcome
+    summary = f"v{result.version} {outcome}" + (f" against champion v{result.decision.champion_version}"
+                                                 if result.decision.champion_version else "")
+    return Notice(outcome, "retrain", result.model, summary, result.version, result.run_id, list(result.decision.reasons))
+
+
+def drift_notice(result: DriftResult | NoProduction) -> Notice | None:
+    if isinstance(result, NoProduction):
+        return Notice("no_production", "drift-check", result.model, "no production model yet: nothing to check (run retrain)")
+    summary = result.summary()
+    if not summary["retrain_needed"]:
+        return None
+    return Notice("retrain_needed", "drift-check", result.model,
+                  f"retraining needed: drift share {summary['drift_share']:.0%}" + (f"; {result.triggered}" if result.triggered else ""),
+                  result.version, result.run_id, list(summary["reasons"]))
+
+
+def predict_notice(result: PredictResult) -> Notice | None:
+    if result.version is None:
+        return Notice("no_production", "predict", result.model, "no production model yet: nothing scored (run retrain)")
+    return None
+

@@ -20,6 +20,7 @@ from mlops.tracking import PRODUCTION, Tracking, now_iso
 from mlops.training.pyfunc_model import LabelledBooster
 
 log = logging.getLogger(__name__)
+PARTITION_KEY = "day"
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,9 @@ def predict(config: Config, model: ModelConfig, as_of: datetime, tracking: Track
         replace_partition(model.source.uri, target.table, output, {"model_name": model.name, "as_of": day}, config.timeouts)
         written = f"{source.uri} table {target.table}"
     else:
-        written = write_parquet(str(target.uri), f"{model.name}/as_of={day.isoformat()}/predictions.parquet", output,
+        # The folder key is `day`, not `as_of`: a hive key named like a column in the files makes
+        # pandas and pyarrow.dataset refuse to read the folder as one table.
+        written = write_parquet(str(target.uri), f"{model.name}/{PARTITION_KEY}={day.isoformat()}/predictions.parquet", output,
                                 config.timeouts)
     tracking.tag_version(model.name, version, {"last_predict_at": now_iso(), "last_predict_rows": str(len(best))})
     log.info("%s v%s scored %d rows from %s into %s", model.name, version, len(best), window.describe(), written)

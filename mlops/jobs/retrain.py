@@ -18,7 +18,7 @@ import json
 import logging
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -31,10 +31,13 @@ from mlops.config import Config, ModelConfig
 from mlops.drift.profile import build_profile, prediction_scores
 from mlops.errors import ProductionMoved, RegistryError
 from mlops.jobs.champion import champion_metrics
-from mlops.jobs.common import default_run_key, experiment_name, load_training_data, tracked_run
+from mlops.jobs.common import default_run_key, load_training_data, tracked_run
+from mlops.jobs.selection import experiment_name
 from mlops.locking import promotion_lock
+from mlops.promotion.card import CardInputs, Lineage, gate_rows, version_card
 from mlops.promotion.gate import Decision, decide
 from mlops.tracking import PRODUCTION, RunInfo, Tracking, VersionInfo, actor, move_production, repair
+from mlops.tracking.history import has_event, new_event, record
 from mlops.training import pyfunc_model
 from mlops.training.dataset import fingerprint
 from mlops.training.model import confusion, importance, score, train
@@ -65,6 +68,7 @@ class RetrainResult:
             "metrics": self.metrics,
             "resumed": self.resumed,
             "reasons": self.decision.reasons if self.decision else self.notes,
+            **({"would_be": self.decision.outcome} if self.outcome == "dry-run" and self.decision else {}),
         }
 
 
@@ -121,15 +125,22 @@ def _resume(tracking: Tracking, model: ModelConfig, registered: VersionInfo) -> 
         if current_version == version:
             outcome = "promoted"
         elif current_version == (tags.get("gate_champion_version") or None):
-            move_production(tracking, name, version, current_version, {"promoted_by": actor()})
+            event = new_event("promoted", version, actor(), tags.get("gate_reasons", ""), "retrain", current_version, version,
+                              current_version)
+            move_production(tracking, name, version, current_version, {"promoted_by": actor()}, event)
             outcome = "promoted"
             notes.append(f"completed the interrupted promotion of v{version}")
         else:
             outcome = "skipped"
             notes.append(f"v{version} passed against v{tags.get('gate_champion_version') or 'none'}, "
                          f"but production is v{current_version} now; not promoted without a new comparison")
+    elif not has_event(tracking, name, "rejected", version):  # the run died between registering and recording
+        champion = tags.get("gate_champion_version") or None
+        record(tracking, name, new_event("rejected", version, actor(), tags.get("gate_reasons", ""), "retrain", champion,
+                                         champion, champion))
     notes.append(tags.get("gate_reasons", ""))
-    log.info("%s: %s", name, "; ".join(n for n in notes if n))
+    log.info("%s: %s", name, "; ".join(n for n in notes if n),
+             extra={"version": version, "run_id": registered.run_id, "outcome": outcome})
     return RetrainResult(name, outcome, registered.run_id, version, resumed=True, notes=[n for n in notes if n])
 
 
@@ -183,13 +194,21 @@ def _train(config: Config, model: ModelConfig, as_of: datetime, key: str, tracki
         profile = build_profile(parts.train, dataset.features, prediction_scores(proba), dataset.classes)
         tracking.log_dict(run_id, profile, "baseline/profile.json")
         source_uri = _log_model(tracking, run_id, booster, parts.train)
+        lineage = Lineage(source.uri, model.source.table or model.source.query or "", window.describe(), table.num_rows,
+                          len(parts.y_train), len(parts.y_test), fingerprint(table), parts.method, parts.boundary or "")
+        card = CardInputs(model.name, run_id, Decision(False, [], metrics), model.promotion, lineage,
+                          {k: v for k, v in params.items()}, importance(booster))
 
-        if dry_run:
-            return RetrainResult(model.name, "dry-run", run_id, metrics=metrics)
         constant = bool(np.all(np.ptp(proba, axis=0) < 1e-9))
+        if dry_run:  # the decision is computed and shown; nothing is registered or moved
+            champion = champion_metrics(tracking, model.name, parts.test, parts.y_test, booster.classes)
+            decision = decide(metrics, model.promotion, champion.metrics, champion.version, champion.error, constant)
+            _log_decision(tracking, run_id, decision, dry_run=True)
+            return RetrainResult(model.name, "dry-run", run_id, decision=decision, metrics=metrics)
         decision, version = _gate_and_register(tracking, model, booster, parts.test, parts.y_test, metrics, source_uri,
-                                               key, run, constant)
-        log.info("%s v%s %s: %s", model.name, version, decision.outcome, decision.reasons_text)
+                                               key, run, constant, card)
+        log.info("%s v%s %s: %s", model.name, version, decision.outcome, decision.reasons_text,
+                 extra={"version": version, "outcome": decision.outcome})
         return RetrainResult(model.name, decision.outcome, run_id, version, decision, metrics)
 
 
@@ -204,31 +223,46 @@ def _gate_and_register(
     run_key: str,
     run: RunInfo,
     constant: bool,
+    card: CardInputs,
 ) -> tuple[Decision, str]:
-    """Decide with every input read, record the decision, register once with it, then move."""
+    """Decide with every input read, record the decision, register once with it and its card,
+    then move (the promotion event rides in the move's intent) or record the rejection."""
     champion = champion_metrics(tracking, model.name, frame, y_true, booster.classes)
     decision = decide(metrics, model.promotion, champion.metrics, champion.version, champion.error, constant)
-    tracking.log_dict(run.run_id, decision.to_dict(), "evaluation/gate.json")
-    tracking.set_run_tags(run.run_id, {"gate_decision": decision.outcome})
-    version = tracking.register(model.name, source_uri, run.run_id, _decision_tags(decision, run_key)).version
+    _log_decision(tracking, run.run_id, decision)
+    version = tracking.register(model.name, source_uri, run.run_id, _decision_tags(decision, run_key),
+                                version_card(replace(card, decision=decision))).version
     registered = version_of_key(tracking, model.name, run_key)
     version = registered.version if registered else version
     tracking.set_run_tags(run.run_id, {"registered_version": version})
     for _ in range(PROMOTION_ATTEMPTS):
+        event = new_event(decision.outcome, version, actor(), decision.reasons_text, "retrain", champion.version,
+                          version if decision.promote else champion.version, champion.version,
+                          gate_rows(decision, model.promotion))
         if not decision.promote:
+            record(tracking, model.name, event)
             return decision, version
         try:
-            move_production(tracking, model.name, version, champion.version, {"promoted_by": actor()})
+            move_production(tracking, model.name, version, champion.version, {"promoted_by": actor()}, event)
             return decision, version
         except ProductionMoved:  # moved by hand (the UI) while we held the lock: judge against that one
             champion = champion_metrics(tracking, model.name, frame, y_true, booster.classes)
             decision = decide(metrics, model.promotion, champion.metrics, champion.version, champion.error, constant)
             tracking.tag_version(model.name, version, _decision_tags(decision, run_key))
-            tracking.log_dict(run.run_id, decision.to_dict(), "evaluation/gate.json")
-            tracking.set_run_tags(run.run_id, {"gate_decision": decision.outcome})
+            tracking.describe_version(model.name, version, version_card(replace(card, decision=decision)))
+            _log_decision(tracking, run.run_id, decision)
     raise RegistryError(
         f"{model.name}: production kept moving during {PROMOTION_ATTEMPTS} promotion attempts; v{version} left without alias"
     )
+
+
+def _log_decision(tracking: Tracking, run_id: str, decision: Decision, dry_run: bool = False) -> None:
+    """gate.json, the decision tag, and the champion's metrics on the same holdout (`champion.f1`)."""
+    tracking.log_dict(run_id, decision.to_dict(), "evaluation/gate.json")
+    tracking.set_run_tags(run_id, {"gate_decision_dry_run" if dry_run else "gate_decision": decision.outcome,
+                                   "gate_champion_version": decision.champion_version or ""})
+    if decision.champion:
+        tracking.log_metrics(run_id, {f"champion.{k}": v for k, v in decision.champion.items()})
 
 
 def _decision_tags(decision: Decision, run_key: str) -> dict[str, str]:

@@ -78,15 +78,15 @@ def decide(
             reasons.append(f"{metric} undefined for the {whose} on this holdout; cannot compare")
         elif metric in LOWER_IS_BETTER:
             if ours <= theirs - margin:
-                reasons.append(f"{metric} {ours:.4f} <= champion v{champion_version} {theirs:.4f} - {margin:.4f}")
+                reasons.append(f"{metric} {ours:.4f} <= champion v{champion_version} {theirs:.4f} - {margin:.4f} on the same holdout")
             else:
                 passed = False
-                reasons.append(f"{metric} {ours:.4f} > champion v{champion_version} {theirs:.4f} - {margin:.4f}")
+                reasons.append(f"{metric} {ours:.4f} > champion v{champion_version} {theirs:.4f} - {margin:.4f} on the same holdout")
         elif ours >= theirs + margin:
-            reasons.append(f"{metric} {ours:.4f} >= champion v{champion_version} {theirs:.4f} + {margin:.4f}")
+            reasons.append(f"{metric} {ours:.4f} >= champion v{champion_version} {theirs:.4f} + {margin:.4f} on the same holdout")
         else:
             passed = False
-            reasons.append(f"{metric} {ours:.4f} < champion v{champion_version} {theirs:.4f} + {margin:.4f}")
+            reasons.append(f"{metric} {ours:.4f} < champion v{champion_version} {theirs:.4f} + {margin:.4f} on the same holdout")
     return Decision(
         promote=passed,
         reasons=reasons,

@@ -3,6 +3,7 @@
     client.py    Tracking: one MlflowClient per process; runs, artifacts, versions, aliases
     failures.py  MLflow, HTTP, botocore and socket failures mapped by type to exit 1 or 2
     aliases.py   production/previous moves that a crash can never leave half done
+    history.py   the audit trail: one registered-model tag per promotion, rejection or rollback
 """
 
 from __future__ import annotations

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 PRODUCTION = "production"
 PREVIOUS = "previous"
 TERMINAL = ("FINISHED", "FAILED", "KILLED")
+EXPERIMENT_KIND = "mlflow.experimentKind"
+CUSTOM_MODEL = "custom_model_development"  # the UI's machine-learning view
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class VersionInfo:
     run_id: str | None
     source: str
     tags: dict[str, str] = field(default_factory=dict)
+    description: str = ""
 
 
 CREDENTIAL_VARIABLES = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
@@ -88,11 +91,14 @@ class Tracking:
         with mlflow_errors(f"experiment {name!r} on {self.describe()}"):
             experiment = self.client.get_experiment_by_name(name)
             if experiment is not None:
+                if experiment.tags.get(EXPERIMENT_KIND) is None:  # made before the tag existed
+                    self.client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND, CUSTOM_MODEL)
                 return str(experiment.experiment_id)
             location = None
             if self.config.embedded:
                 location = Path(self.config.artifact_location).resolve().as_uri()
-            return str(self.client.create_experiment(name, artifact_location=location))
+            # Without the kind, MLflow 3's UI opens the experiment in its GenAI view.
+            return str(self.client.create_experiment(name, artifact_location=location, tags={EXPERIMENT_KIND: CUSTOM_MODEL}))
 
     def start_run(self, experiment_id: str, run_name: str, tags: Mapping[str, str]) -> RunInfo:
         with mlflow_errors(f"starting an MLflow run on {self.describe()}"):
@@ -248,8 +254,8 @@ class Tracking:
             found = self.client.search_model_versions(f"name = '{_quote(name)}' and tags.`{key}` = '{_quote(value)}'")
         return sorted((_version_info(v) for v in found), key=lambda v: int(v.version))
 
-    def register(self, name: str, source: str, run_id: str, tags: Mapping[str, str]) -> VersionInfo:
-        """Create the version with its tags in one call; return exactly what the registry created."""
+    def register(self, name: str, source: str, run_id: str, tags: Mapping[str, str], description: str | None = None) -> VersionInfo:
+        """Create the version with its tags and card in one call; return exactly what the registry created."""
         from mlflow.exceptions import MlflowException
 
         with mlflow_errors(f"registering {name!r}"):
@@ -258,7 +264,16 @@ class Tracking:
             except MlflowException as exc:
                 if error_code(exc) != "RESOURCE_ALREADY_EXISTS":
                     raise
-            return _version_info(self.client.create_model_version(name, source, run_id, tags=dict(tags)))
+            return _version_info(self.client.create_model_version(name, source, run_id, tags=dict(tags),
+                                                                  description=description))
+
+    def describe_version(self, name: str, version: str, description: str) -> None:
+        with mlflow_errors(f"describing {name} v{version}"):
+            self.client.update_model_version(name, version, description=description)
+
+    def describe_model(self, name: str, description: str) -> None:
+        with mlflow_errors(f"describing model {name!r}"):
+            self.client.update_registered_model(name, description=description)
 
     def delete_version(self, name: str, version: str) -> None:
         with mlflow_errors(f"deleting {name} v{version}"):
@@ -286,6 +301,19 @@ class Tracking:
         value = (model.tags or {}).get(key)
         return None if value is None else str(value)
 
+    def model_tags(self, name: str) -> dict[str, str]:
+        """Every tag of the registered model; none when it does not exist yet."""
+        from mlflow.exceptions import MlflowException
+
+        with mlflow_errors(f"reading model {name!r}"):
+            try:
+                model = self.client.get_registered_model(name)
+            except MlflowException as exc:
+                if error_code(exc) in NOT_FOUND_CODES:
+                    return {}
+                raise
+        return {str(k): str(v) for k, v in (model.tags or {}).items()}
+
     def set_model_tag(self, name: str, key: str, value: str) -> None:
         with mlflow_errors(f"tagging model {name!r}"):
             self.client.set_registered_model_tag(name, key, value)
@@ -302,7 +330,7 @@ def _run_info(run: Any) -> RunInfo:
 
 def _version_info(version: Any) -> VersionInfo:
     return VersionInfo(str(version.name), str(version.version), version.run_id or None, str(version.source or ""),
-                       dict(version.tags or {}))
+                       dict(version.tags or {}), str(version.description or ""))
 
 
 def _quote(value: str) -> str:

@@ -22,7 +22,7 @@ from urllib.parse import quote
 import pytest
 import yaml
 
-from mlops.jobs.common import shard_of
+from mlops.jobs.selection import shard_of
 
 from .conftest import emulator_ready, objects, render
 from .emulator import Emulator, Running

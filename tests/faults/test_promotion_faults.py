@@ -3,6 +3,7 @@ may promote a worse model, lose a version or register a twin (issue: safe under 
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -90,6 +91,11 @@ def test_crash_between_the_alias_moves_then_rollback_returns_to_the_production_b
     assert back.returncode == 0, back.stderr
     assert aliases(stack.client, name) == {"production": "2", "previous": "3"}, back.stderr
     assert "pending_move" not in str(stack.client.get_registered_model(name).tags)
+    # The audit trail: the move the rollback had to complete first is one event, not two.
+    tags = stack.client.get_registered_model(name).tags
+    events = [json.loads(tags[k]) for k in sorted(tags) if k.startswith("mlops.event.")]
+    assert [(e["kind"], e["version"]) for e in events] == [("promoted", "1"), ("promoted", "2"), ("promoted", "3"),
+                                                           ("rollback", "2")]
 
 
 def test_concurrent_promotions_are_serialised_and_compared(stack: Stack, tmp_path: Path) -> None:
@@ -128,3 +134,20 @@ def test_mlflow_outage_mid_run_leaves_no_run_running(stack: Stack, tmp_path: Pat
     later = run(config, "retrain", "--model", name, *AS_OF, "--run-key", "o2")
     assert later.returncode == 0, later.stderr
     assert stack.client.get_run(interrupted.info.run_id).info.status == "FAILED"
+
+
+def test_json_logs_on_a_real_server_are_one_object_per_line(stack: Stack, tmp_path: Path) -> None:
+    """Logs for machines against a real MLflow server with S3 artifacts: every stderr line of a
+    retrain, a promote dry run and a failing job parses alone and carries the job's fields."""
+    name = "jsonlogs"
+    config = write_config(stack, tmp_path, [name])
+    lines: list[str] = []
+    for args in (("retrain", "--model", name, *AS_OF), ("promote", "--model", name, "--version", "1", "--dry-run"),
+                 ("rollback", "--model", name)):  # nothing to roll back to: an error line
+        result = run(config, "--log-format", "json", *args)
+        lines += result.stderr.splitlines()
+    records = [json.loads(line) for line in lines]
+    [decided] = [r for r in records if r.get("outcome") == "promoted"]
+    assert decided["job"] == "retrain" and decided["model"] == name and decided["version"] == "1" and decided["run_id"]
+    assert any(r["logger"] == "mlops" and r.get("outcome") == "failed" and "no previous version" in r["message"]
+               for r in records)

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from mlops.errors import UsageError
-from mlops.jobs.common import select_models, shard_of
+from mlops.jobs.selection import select_models, shard_of
 
 
 def config_of(names: list[str]) -> SimpleNamespace:

@@ -102,13 +102,45 @@ def test_cli_compare_and_predict(tmp_path: Path) -> None:
     from mlops.cli import main
 
     paths = write_demo(tmp_path, END)
-    paths.config.write_text(paths.config.read_text() + f"    predictions: {{uri: '{tmp_path / 'out'}'}}\n")
+    paths.config.write_text(paths.config.read_text() + "    predictions: {uri: out}\n")  # relative to the config file
     runner = CliRunner()
     config = str(paths.config)
     assert runner.invoke(main, ["--config", config, "retrain", "--all", "--as-of", "2026-11-23"]).exit_code == 0
     scored = runner.invoke(main, ["--config", config, "predict", "--model", "churn", "--as-of", "2026-11-23"])
     assert scored.exit_code == 0 and "churn: v1 scored" in scored.output
-    assert (tmp_path / "out" / "churn" / "as_of=2026-11-23" / "predictions.parquet").is_file()
+    assert (tmp_path / "out" / "churn" / "day=2026-11-23" / "predictions.parquet").is_file()
+    assert runner.invoke(main, ["--config", config, "predict", "--model", "churn", "--as-of", "2026-11-22"]).exit_code == 0
     compared = runner.invoke(main, ["--config", config, "compare", "--model", "churn", "--versions", "1", "--json"])
-    assert compared.exit_code == 0 and json.loads(compared.output)[0]["alias"] == "production"
+    assert compared.exit_code == 0 and json.loads(compared.stdout)[0]["alias"] == "production"  # progress lines: stderr
     assert runner.invoke(main, ["--config", config, "compare", "--model", "churn", "--versions", "one"]).exit_code == 2
+
+
+@pytest.fixture(scope="module")
+def predictions_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    """Two days of predictions written by predict: (the folder, the rows written)."""
+    tmp_path = tmp_path_factory.mktemp("folder")
+    paths = write_demo(tmp_path, END)
+    config, model = with_predictions(load_config(paths.config, environ={}), uri=str(tmp_path / "predictions"))
+    retrain(config, model, END, run_key="folder")
+    rows = sum(predict(config, model, END - timedelta(days=d)).rows for d in (0, 1))
+    return tmp_path / "predictions", rows
+
+
+def test_pandas_reads_the_predictions_folder_as_one_table(predictions_folder: tuple[Path, int]) -> None:
+    import pandas as pd
+
+    folder, rows = predictions_folder
+    frame = pd.read_parquet(folder)
+    assert len(frame) == rows > 0
+    assert sorted({str(d) for d in frame["as_of"]}) == ["2026-11-22", "2026-11-23"]
+    assert {"prediction", "score", "model_name", "model_version", "day"} <= set(frame.columns)
+
+
+def test_pyarrow_dataset_reads_the_predictions_folder_as_one_table(predictions_folder: tuple[Path, int]) -> None:
+    import pyarrow.dataset as ds
+
+    folder, rows = predictions_folder
+    table = ds.dataset(folder, format="parquet", partitioning="hive").to_table()
+    assert table.num_rows == rows
+    assert table.schema.field("as_of").type == "date32[day]"
+    assert set(table.column("model_name").to_pylist()) == {"churn"}

@@ -12,21 +12,15 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from mlops.config import Config, load_config
+from mlops.config import load_config
 from mlops.errors import ConfigError, RegistryError, UsageError
-from mlops.jobs import operate
+from mlops.jobs import operate, views
 from mlops.jobs.common import load_version
 from mlops.jobs.demo import write_demo
 from mlops.jobs.retrain import retrain
 from mlops.tracking import Tracking, move_production
 
-from conftest import END, read_artifact, store_client
-
-
-def with_policy(config: Config, **promotion: Any) -> Config:
-    model = config.models[0]
-    changed = model.model_copy(update={"promotion": model.promotion.model_copy(update=promotion)})
-    return config.model_copy(update={"models": [changed]})
+from conftest import END, read_artifact, store_client, with_policy
 
 
 @pytest.fixture(scope="module")
@@ -159,14 +153,14 @@ def test_rollback_then_promote_through_the_gate(store: dict[str, Any]) -> None:
 def test_status_and_leaderboard(store: dict[str, Any]) -> None:
     config = store["config"]
     tracking = Tracking(config.tracking)
-    [entry] = operate.status(config, tracking)
+    [entry] = views.status(config, tracking)
     assert entry["production"]["version"] in {"1", "2"} and entry["previous"] is not None
     assert {"f1", "accuracy", "roc_auc"} <= set(entry["production"]["metrics"])
-    rows = operate.leaderboard(config, tracking, "churn", "f1", 3)
+    rows = views.leaderboard(config, tracking, "churn", "f1", 3)
     values = [r["metrics"]["f1"] for r in rows]
     assert values == sorted(values, reverse=True) and len(rows) == 3
     with pytest.raises(UsageError):
-        operate.leaderboard(config, tracking, "churn", "speed", 3)
+        views.leaderboard(config, tracking, "churn", "speed", 3)
 
 
 def test_move_production_refuses_when_production_moved(store: dict[str, Any]) -> None:

@@ -24,7 +24,7 @@ def test_tie_promotes_without_margin_and_rejects_with_one() -> None:
     strict = POLICY.model_copy(update={"min_improvement": 0.01})
     decision = decide(GOOD, strict, champion={"f1": 0.7}, champion_version="3")
     assert not decision.promote
-    assert "f1 0.7000 < champion v3 0.7000 + 0.0100" in decision.reasons
+    assert "f1 0.7000 < champion v3 0.7000 + 0.0100 on the same holdout" in decision.reasons
 
 
 def test_better_champion_rejects() -> None:

@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-from mlops.config import TrackingConfig
 from mlops.errors import ProductionMoved
 from mlops.tracking import PREVIOUS, PRODUCTION, Tracking, move_production, repair, rollback
 from mlops.tracking.aliases import PENDING_MOVE
-
-
-@pytest.fixture
-def tracking(tmp_path: Path) -> Tracking:
-    tracking = Tracking(TrackingConfig(uri=f"sqlite:///{tmp_path}/mlflow.db", artifact_location=str(tmp_path / "art")))
-    experiment = tracking.experiment_id("aliases")
-    for _ in range(3):
-        run = tracking.start_run(experiment, "r", {})
-        tracking.register("m", f"{tmp_path}/model", run.run_id, {})
-    return tracking
 
 
 def state(tracking: Tracking) -> tuple[str | None, str | None, str | None]:

@@ -1,0 +1,149 @@
+"""The model card: what a registered version's description says in the MLflow UI.
+
+Pure: a `Decision`, the policy and what the run recorded in, Markdown out. The gate table puts the
+candidate and the champion side by side on the same holdout, with the bar each metric had to clear.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypedDict
+
+from mlops.config import LOWER_IS_BETTER, PromotionConfig
+from mlops.promotion.gate import Decision
+
+METRIC_ORDER = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
+TOP_FEATURES = 10
+
+
+class GateRow(TypedDict):
+    metric: str
+    candidate: float | None
+    champion: float | None
+    minimum: float | None
+    passed: bool | None  # None: the metric decided nothing
+
+
+@dataclass(frozen=True)
+class Lineage:
+    source: str
+    table_or_query: str
+    window: str
+    rows_total: int
+    rows_train: int
+    rows_holdout: int
+    fingerprint: str
+    split: str
+    holdout_from: str = ""
+
+
+@dataclass(frozen=True)
+class CardInputs:
+    name: str
+    run_id: str
+    decision: Decision
+    policy: PromotionConfig
+    lineage: Lineage
+    params: Mapping[str, Any] = field(default_factory=dict)
+    importance: Mapping[str, float] = field(default_factory=dict)
+
+
+def gate_rows(decision: Decision, policy: PromotionConfig) -> list[GateRow]:
+    """Every metric either side has, in a fixed order; `passed` says whether the metric cleared its
+    minimum and, for the compare metric, the champion plus the margin."""
+    rows: list[GateRow] = []
+    champion = decision.champion or {}
+    names = [m for m in METRIC_ORDER if m in decision.candidate or m in champion or m in policy.min_metrics]
+    for metric in names:
+        ours, theirs, minimum = decision.candidate.get(metric), champion.get(metric), policy.min_metrics.get(metric)
+        passed: bool | None = None
+        if minimum is not None:
+            passed = ours is not None and ours >= minimum
+        if metric == policy.compare_metric and decision.champion is not None:
+            if ours is None or theirs is None:
+                beats = False
+            elif metric in LOWER_IS_BETTER:
+                beats = ours <= theirs - policy.min_improvement
+            else:
+                beats = ours >= theirs + policy.min_improvement
+            passed = beats if passed is None else passed and beats
+        rows.append(GateRow(metric=metric, candidate=_round(ours), champion=_round(theirs), minimum=minimum, passed=passed))
+    return rows
+
+
+def gate_table(decision: Decision, policy: PromotionConfig) -> str:
+    """The gate table in Markdown."""
+    champion = f"champion v{decision.champion_version}" if decision.champion_version else "champion (none)"
+    lines = [f"| metric | candidate | {champion} | minimum | pass |", "|---|---:|---:|---:|:---:|"]
+    for row in gate_rows(decision, policy):
+        margin = ""
+        if row["metric"] == policy.compare_metric and decision.champion is not None:
+            sign = "-" if row["metric"] in LOWER_IS_BETTER else "+"
+            margin = f" (compared: champion {sign} {policy.min_improvement:.4f})"
+        verdict = {True: "yes", False: "**no**", None: ""}[row["passed"]]
+        lines.append(f"| {row['metric']}{margin} | {_cell(row['candidate'])} | {_cell(row['champion'])} | "
+                     f"{_cell(row['minimum'])} | {verdict} |")
+    return "\n".join(lines)
+
+
+def version_card(card: CardInputs) -> str:
+    """The registered version's description: decision, gate table, lineage, params, top features."""
+    decision, lineage = card.decision, card.lineage
+    outcome = "forced into production" if decision.forced else decision.outcome
+    since = f", from {lineage.holdout_from}" if lineage.holdout_from else ""
+    lines = [
+        f"## Gate decision: {outcome}",
+        "",
+        f"Candidate and champion scored **on the same holdout** ({lineage.rows_holdout} rows{since}).",
+        "",
+        gate_table(decision, card.policy),
+        "",
+        *[f"- {reason}" for reason in decision.reasons],
+        "",
+        "## Data lineage",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| source | `{lineage.source}` |",
+        f"| table / query | `{lineage.table_or_query[:200] or '-'}` |",
+        f"| window | {lineage.window} |",
+        f"| rows | {lineage.rows_total} ({lineage.rows_train} train, {lineage.rows_holdout} holdout, {lineage.split} split) |",
+        f"| fingerprint | `{lineage.fingerprint}` |",
+        "",
+    ]
+    if card.params:
+        lines += ["## Training parameters", "", "| param | value |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in sorted(card.params.items())]
+        lines.append("")
+    top = sorted(card.importance.items(), key=lambda item: item[1], reverse=True)[:TOP_FEATURES]
+    if top:
+        total = sum(v for _, v in card.importance.items()) or 1.0
+        lines += ["## Top features (gain)", "", "| feature | share of gain |", "|---|---:|"]
+        lines += [f"| {k} | {v / total:.1%} |" for k, v in top]
+        lines.append("")
+    lines += [
+        "## Reports",
+        "",
+        f"Run `{card.run_id}`: `evaluation/gate.json`, `evaluation/confusion_matrix.json`, "
+        "`evaluation/feature_importance.json`, `baseline/profile.json`.",
+        f"History: `mlops history --model {card.name}`.",
+    ]
+    return "\n".join(lines)
+
+
+def manual_gate_section(decision: Decision, policy: PromotionConfig, when: str, actor: str, window: str) -> str:
+    """Appended to a version's card when someone promotes it by hand (judged or forced)."""
+    if decision.forced:
+        return f"\n\n## Forced promotion, {when}\n\nBy {actor}, the gate skipped: {decision.reasons_text}"
+    return (f"\n\n## Manual promotion {decision.outcome}, {when}\n\nBy {actor}, on the holdout of {window} "
+            f"(candidate and champion on the same rows):\n\n{gate_table(decision, policy)}\n\n"
+            + "\n".join(f"- {r}" for r in decision.reasons))
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 4)
+
+
+def _cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
