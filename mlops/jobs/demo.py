@@ -159,7 +159,7 @@ def run_demo(workdir: Path, echo: Callable[[str], None]) -> None:
     from mlops.config import PredictionsConfig
     from mlops.jobs.predict import predict
 
-    scoring = model.model_copy(update={"predictions": PredictionsConfig(uri=str((workdir / "predictions").resolve()))})
+    scoring = model.model_copy(update={"predictions": PredictionsConfig(uri=str((paths.workdir / "predictions").resolve()))})
     scored = predict(config, scoring, end, tracking=tracking)
     echo(f"\npredict with production v{scored.version}: {scored.rows} rows of the last day scored into {scored.written_to}")
 
