@@ -280,9 +280,17 @@ class Tracking:
             self.client.delete_model_version(name, version)
 
     def tag_version(self, name: str, version: str, tags: Mapping[str, Any]) -> None:
-        with mlflow_errors(f"tagging {name} v{version}"):
-            for key, value in tags.items():
-                self.client.set_model_version_tag(name, version, key, str(value))
+        for key, value in tags.items():
+            try:
+                with mlflow_errors(f"tagging {name} v{version}"):
+                    self.client.set_model_version_tag(name, version, key, str(value))
+            except RegistryError:
+                # MLflow's server inserts a new tag without an upsert: two jobs setting the same
+                # tag at once (overlapping predicts) make one fail with a 400. Setting a tag is
+                # idempotent, so one more try settles the race; a bad request fails again.
+                time.sleep(0.2)
+                with mlflow_errors(f"tagging {name} v{version}"):
+                    self.client.set_model_version_tag(name, version, key, str(value))
 
     def set_alias(self, name: str, alias: str, version: str) -> None:
         with mlflow_errors(f"moving {name}@{alias} to v{version}"):
