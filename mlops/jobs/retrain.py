@@ -36,7 +36,7 @@ from mlops.jobs.selection import experiment_name
 from mlops.locking import promotion_lock
 from mlops.promotion.card import CardInputs, Lineage, gate_rows, version_card
 from mlops.promotion.gate import Decision, decide
-from mlops.tracking import PRODUCTION, RunInfo, Tracking, VersionInfo, actor, move_production, repair
+from mlops.tracking import PREVIOUS, PRODUCTION, RunInfo, Tracking, VersionInfo, actor, move_production, repair
 from mlops.tracking.history import has_event, new_event, record
 from mlops.training import pyfunc_model
 from mlops.training.dataset import fingerprint
@@ -101,7 +101,7 @@ def version_of_key(tracking: Tracking, name: str, key: str) -> VersionInfo | Non
     if not found:
         return None
     keep, twins = found[0], found[1:]
-    held = {v.version for alias in (PRODUCTION, "previous") if (v := tracking.alias(name, alias)) is not None}
+    held = {v.version for alias in (PRODUCTION, PREVIOUS) if (v := tracking.alias(name, alias)) is not None}
     for twin in twins:
         if twin.version in held:
             log.warning("%s v%s repeats run key %s but holds an alias; left in place", name, twin.version, key)
