@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import xgboost as xgb
-from sklearn import metrics as skm
 
 from mlops.errors import ConfigError
 from mlops.training.dataset import Dataset, Split
+from mlops.training.metrics import score as score  # re-exported: the jobs score through here
 from mlops.training.pyfunc_model import LabelledBooster
 
 _ROUNDS_ALIASES = ("n_estimators", "num_boost_round")
@@ -47,27 +46,10 @@ def evaluate(model: LabelledBooster, frame: pd.DataFrame, y_true: np.ndarray) ->
     return score(proba, y_true, len(model.classes))
 
 
-def score(proba: np.ndarray, y_true: np.ndarray, n_classes: int) -> dict[str, float]:
-    predicted = proba.argmax(axis=1)
-    average = "binary" if n_classes == 2 else "macro"
-    result: dict[str, Any] = {
-        "accuracy": skm.accuracy_score(y_true, predicted),
-        "precision": skm.precision_score(y_true, predicted, average=average, zero_division=0),
-        "recall": skm.recall_score(y_true, predicted, average=average, zero_division=0),
-        "f1": skm.f1_score(y_true, predicted, average=average, zero_division=0),
-        "log_loss": skm.log_loss(y_true, proba, labels=list(range(n_classes))),
-    }
-    if len(np.unique(y_true)) > 1:
-        if n_classes == 2:
-            result["roc_auc"] = skm.roc_auc_score(y_true, proba[:, 1])
-        elif len(np.unique(y_true)) == n_classes:
-            result["roc_auc"] = skm.roc_auc_score(y_true, proba, multi_class="ovr", average="macro")
-    return {k: float(v) for k, v in result.items() if math.isfinite(float(v))}
-
-
 def confusion(proba: np.ndarray, y_true: np.ndarray, classes: list[Any]) -> dict[str, Any]:
-    matrix = skm.confusion_matrix(y_true, proba.argmax(axis=1), labels=list(range(len(classes))))
-    return {"labels": classes, "rows_are": "actual", "matrix": matrix.tolist()}
+    n = len(classes)
+    cells = np.bincount(np.asarray(y_true, dtype=np.int64) * n + proba.argmax(axis=1), minlength=n * n)
+    return {"labels": classes, "rows_are": "actual", "matrix": cells.reshape(n, n).tolist()}
 
 
 def importance(model: LabelledBooster) -> dict[str, float]:
