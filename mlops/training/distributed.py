@@ -35,7 +35,7 @@ def train_on_dask(address: str, labelled: Labelled, rows: TrainingRows, params: 
         client = Client(address, timeout=connect_seconds, set_as_default=False)  # type: ignore[no-untyped-call]
     except (OSError, TimeoutError) as exc:
         raise ServiceUnavailable(f"dask scheduler {redact_uri(address)} unreachable: {_first_line(exc)}") from exc
-    with client:
+    with client, client.as_current():  # dask collections find the client through the context
         features, labels, meta = [], [], pd.DataFrame()
         for frame, y in _partitions(rows, labelled.features):
             meta = frame.iloc[:0]

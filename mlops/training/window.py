@@ -96,6 +96,7 @@ def read_window(batches: Iterable[pa.RecordBatch], model: ModelConfig, where: st
             if size <= budget_bytes:
                 continue
             if spill is None or writer is None:
+                spill_dir.mkdir(parents=True, exist_ok=True)
                 spill = Spill(spill_dir / "window.parquet", [])
                 writer = pq.ParquetWriter(spill.path, labelled.schema, compression="lz4")
             for piece in held:
@@ -159,7 +160,7 @@ def split_window(window: TrainingWindow, model: ModelConfig) -> tuple[Split, Tra
             local_train = _within(train_pos, offset, rows.num_rows)
             if local_train.size:
                 example = raw_rows(rows, local_train[:EXAMPLE_ROWS], names)
-    parts = Split(_concat(tests), _concat(samples), y_train, y_test, method, boundary)
+    parts = Split(_concat(samples), _concat(tests), y_train, y_test, method, boundary)
     return parts, TrainingRows(window, train_pos, None), example
 
 
