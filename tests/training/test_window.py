@@ -85,7 +85,7 @@ def test_spilled_window_trains_from_disk_with_the_same_holdout(split: str, tmp_p
     assert spilled.fingerprint == memory.fingerprint == fingerprint(table)
     assert spilled.dropped_missing_label == memory.dropped_missing_label > 0
 
-    in_parts, in_rows, in_example = split_window(memory, model)
+    in_parts, _in_rows, in_example = split_window(memory, model)
     ex_parts, ex_rows, ex_example = split_window(spilled, model)
     pd.testing.assert_frame_equal(ex_parts.test, in_parts.test)  # the gate sees the same holdout
     np.testing.assert_array_equal(ex_parts.y_test, in_parts.y_test)
