@@ -186,11 +186,36 @@ class XGBoostParams(BaseModel):
 
 
 class TrainingConfig(_Strict):
+    """`memory_budget_mb` bounds the Arrow size of the window trained in memory (in-memory
+    training peaks near 6x that, see README); a larger window trains from disk through XGBoost's
+    external memory. `engine: dask` trains on the dask.distributed cluster at `dask_scheduler`
+    (write it as `${MLOPS_DASK_SCHEDULER_ADDRESS}`, set by k8s/components/dask)."""
+
     window_days: int | None = Field(default=None, gt=0)
     test_fraction: float = Field(default=0.2, gt=0.0, lt=0.9)
     split: Literal["time", "random"] | None = None
     seed: int = 42
     params: XGBoostParams = Field(default_factory=lambda: XGBoostParams(max_depth=6, learning_rate=0.1, n_estimators=300))
+    memory_budget_mb: float = Field(default=512.0, gt=0, le=1_048_576)
+    engine: Literal["local", "dask"] = "local"
+    dask_scheduler: str | None = None
+
+    @field_validator("dask_scheduler")
+    @classmethod
+    def _scheduler(cls, value: str | None) -> str | None:
+        if not value:  # `${MLOPS_DASK_SCHEDULER_ADDRESS:-}` left empty
+            return None
+        if urlsplit(value).scheme not in ("tcp", "tls", "inproc", "ws", "wss") or not urlsplit(value).netloc:
+            raise ValueError(f"must be a scheduler address like tcp://host:8786, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _engine(self) -> TrainingConfig:
+        if self.engine == "dask" and self.dask_scheduler is None:
+            raise ValueError("engine 'dask' needs dask_scheduler (e.g. ${MLOPS_DASK_SCHEDULER_ADDRESS})")
+        if self.engine == "local" and self.dask_scheduler is not None:
+            raise ValueError("dask_scheduler is used by engine 'dask' only; set engine: dask or remove it")
+        return self
 
 
 class PromotionConfig(_Strict):

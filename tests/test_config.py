@@ -115,3 +115,28 @@ def test_secret_from_a_mounted_file(tmp_path: Path) -> None:
     assert config.models[0].source.uri == "postgresql://app:from-file@db/features"
     with pytest.raises(ConfigError, match=r"models\[0\].source.uri: cannot read DATABASE_URI_FILE"):
         load_config(write(tmp_path, text), environ={"DATABASE_URI_FILE": str(tmp_path / "absent")})
+
+
+@pytest.mark.parametrize(("training", "expected"), [
+    ("{engine: dask}", "engine 'dask' needs dask_scheduler"),
+    ("{engine: local, dask_scheduler: 'tcp://s:8786'}", "dask_scheduler is used by engine 'dask' only"),
+    ("{engine: dask, dask_scheduler: 's:8786'}", "must be a scheduler address like tcp://host:8786"),
+    ("{engine: spark}", "models[0].training.engine"),
+    ("{memory_budget_mb: 0}", "models[0].training.memory_budget_mb"),
+])
+def test_training_engine_and_budget_are_validated(tmp_path: Path, training: str, expected: str) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(f"models:\n  - {{name: m, source: {{uri: d.parquet}}, target: y, training: {training}}}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    assert expected in str(caught.value)
+
+
+def test_training_defaults_and_the_scheduler_from_the_environment(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("models:\n  - {name: m, source: {uri: d.parquet}, target: y,\n"
+                    "     training: {engine: '${E:-local}', dask_scheduler: '${A:-}'}}\n")
+    default = load_config(path, environ={}).models[0].training
+    assert (default.engine, default.dask_scheduler, default.memory_budget_mb) == ("local", None, 512.0)
+    wired = load_config(path, environ={"E": "dask", "A": "tcp://sched:8786"}).models[0].training
+    assert (wired.engine, wired.dask_scheduler) == ("dask", "tcp://sched:8786")

@@ -126,9 +126,11 @@ def build_profile(
     features: list[dict[str, Any]],
     scores: np.ndarray,
     classes: list[Any],
+    dtype_classes: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """`frame` holds the training rows; `scores` are the holdout's P(classes[1]) for a binary
-    model or the top-class probability for a multiclass one."""
+    """`frame` holds the training rows (raw, or encoded with `dtype_classes` giving the kind of
+    the raw values); `scores` are the holdout's P(classes[1]) for a binary model or the top-class
+    probability for a multiclass one."""
     profiled: dict[str, Any] = {}
     for feature in features:
         column = frame[feature["name"]]
@@ -137,7 +139,8 @@ def build_profile(
         else:
             numeric = pd.to_numeric(column, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
             profiled[feature["name"]] = numeric_summary(numeric)
-        profiled[feature["name"]]["dtype_class"] = dtype_class(column)
+        known = (dtype_classes or {}).get(feature["name"])
+        profiled[feature["name"]]["dtype_class"] = known or dtype_class(column)
     return {
         "version": PROFILE_VERSION,
         "rows": len(frame),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pyarrow as pa
+import pandas as pd
 
 from mlops.config import ModelConfig, TimeoutsConfig
 from mlops.data.sources import Source, Window, open_source
@@ -26,8 +26,9 @@ from mlops.jobs.selection import monitoring_experiment as monitoring_experiment
 from mlops.jobs.selection import select_models as select_models
 from mlops.logs import log_fields
 from mlops.tracking import RunInfo, Tracking
-from mlops.training.dataset import Dataset, Split, prepare, split
+from mlops.training.dataset import Encoding, Split
 from mlops.training.pyfunc_model import BOOSTER_FILE, LabelledBooster
+from mlops.training.window import TrainingRows, TrainingWindow, read_window, split_window, temporary_spill_dir
 
 log = logging.getLogger(__name__)
 
@@ -72,19 +73,31 @@ def tracked_run(tracking: Tracking, experiment_id: str, run_name: str, tags: dic
 class TrainingData:
     source: Source
     window: Window
-    table: pa.Table
-    dataset: Dataset
+    loaded: TrainingWindow  # encoding, labels, row counts, fingerprint; in memory or spilled
     parts: Split
+    rows: TrainingRows  # the training rows as the trainers read them
+    example: pd.DataFrame  # a few raw training rows: the logged model's input example
+    scratch: Path  # local disk for this load (the spilled window, XGBoost's page cache)
+
+    @property
+    def dataset(self) -> Encoding:
+        return self.loaded.encoding
 
 
-def load_training_data(model: ModelConfig, as_of: datetime, timeouts: TimeoutsConfig | None = None) -> TrainingData:
+@contextmanager
+def load_training_data(model: ModelConfig, as_of: datetime, timeouts: TimeoutsConfig | None = None) -> Iterator[
+        TrainingData]:
     """The training window at `as_of`, prepared and split: what retrain trains and gates on,
-    and the holdout a manual promotion is judged on."""
+    and the holdout a manual promotion is judged on. Read once as record batches; a window
+    larger than `training.memory_budget_mb` is spilled to a temporary folder removed on exit."""
     source = open_source(model.source, timeouts)
     window = Window.ending(as_of, model.training.window_days)
-    table = source.load(window)
-    dataset = prepare(table, model, source.uri)
-    return TrainingData(source, window, table, dataset, split(dataset, model))
+    where = f" in window {window.describe()}" if model.source.timestamp_column else ""
+    with temporary_spill_dir() as scratch:
+        loaded = read_window(source.batches(window), model, source.uri, model.training.memory_budget_mb * 2**20,
+                             Path(scratch), f"{source.uri}: no rows{where}")
+        parts, rows, example = split_window(loaded, model)
+        yield TrainingData(source, window, loaded, parts, rows, example, Path(scratch))
 
 
 def load_version(tracking: Tracking, name: str, version: str) -> LabelledBooster:

@@ -26,8 +26,8 @@ from mlops.training.model import evaluate
 
 def holdout(config: Config, model: ModelConfig, as_of: datetime) -> tuple[Any, Any, list[Any]]:
     """The holdout retrain would use at `as_of`: the fresh labelled data a manual promotion is judged on."""
-    data = load_training_data(model, as_of, config.timeouts)
-    return data.parts.test, data.parts.y_test, data.dataset.classes
+    with load_training_data(model, as_of, config.timeouts) as data:
+        return data.parts.test, data.parts.y_test, data.dataset.classes
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ from mlops.config import Config, ModelConfig
 from mlops.drift.profile import build_profile, prediction_scores
 from mlops.errors import ProductionMoved, RegistryError
 from mlops.jobs.champion import champion_metrics
-from mlops.jobs.common import default_run_key, load_training_data, tracked_run
+from mlops.jobs.common import TrainingData, default_run_key, load_training_data, tracked_run
 from mlops.jobs.selection import experiment_name
 from mlops.locking import promotion_lock
 from mlops.promotion.card import CardInputs, Lineage, gate_rows, version_card
@@ -39,8 +39,9 @@ from mlops.promotion.gate import Decision, decide
 from mlops.tracking import PREVIOUS, PRODUCTION, RunInfo, Tracking, VersionInfo, actor, move_production, repair
 from mlops.tracking.history import has_event, new_event, record
 from mlops.training import pyfunc_model
-from mlops.training.dataset import fingerprint
-from mlops.training.model import confusion, importance, score, train
+from mlops.training.distributed import train_on_dask
+from mlops.training.external import external_matrix
+from mlops.training.model import confusion, fit, importance, predict_encoded, score, train
 from mlops.training.pyfunc_model import LabelledBooster
 
 log = logging.getLogger(__name__)
@@ -146,10 +147,17 @@ def _resume(tracking: Tracking, model: ModelConfig, registered: VersionInfo) -> 
 
 def _train(config: Config, model: ModelConfig, as_of: datetime, key: str, tracking: Tracking, experiment_id: str,
            dry_run: bool) -> RetrainResult:
-    data = load_training_data(model, as_of, config.timeouts)
-    source, window, table, dataset, parts = data.source, data.window, data.table, data.dataset, data.parts
-    log.info("loaded %d rows from %s %s; %d train, %d holdout (%s split)", table.num_rows, source.uri,
-             window.describe(), len(parts.y_train), len(parts.y_test), parts.method)
+    with load_training_data(model, as_of, config.timeouts) as data:
+        return _train_on(config, model, as_of, key, tracking, experiment_id, dry_run, data)
+
+
+def _train_on(config: Config, model: ModelConfig, as_of: datetime, key: str, tracking: Tracking, experiment_id: str,
+              dry_run: bool, data: TrainingData) -> RetrainResult:
+    source, window, loaded, encoding, parts = data.source, data.window, data.loaded, data.dataset, data.parts
+    storage = "memory" if loaded.in_memory else f"external memory (over the {model.training.memory_budget_mb:g} MB budget)"
+    log.info("loaded %d rows from %s %s; %d train, %d holdout (%s split); training in %s on engine %s",
+             loaded.rows_total, source.uri, window.describe(), len(parts.y_train), len(parts.y_test), parts.method,
+             storage, model.training.engine)
 
     # A dry run carries no run key, so it can never stand in for the real run of that key.
     tags = {"mlops.job": "retrain", "mlops.model": model.name, "mlops.dry_run": str(dry_run).lower()}
@@ -164,9 +172,11 @@ def _train(config: Config, model: ModelConfig, as_of: datetime, key: str, tracki
             "data.as_of": as_of.isoformat(),
             "data.window_start": window.start.isoformat() if window.start else "",
             "data.window_end": window.end.isoformat(),
-            "data.fingerprint": fingerprint(table),
+            "data.fingerprint": loaded.fingerprint,
             "data.split": parts.method,
             "data.split_boundary": parts.boundary or "",
+            "training.engine": model.training.engine,
+            "training.storage": "memory" if loaded.in_memory else "external",
             "image": os.environ.get("MLOPS_IMAGE", ""),
             "git_sha": os.environ.get("MLOPS_GIT_SHA", ""),
         })
@@ -176,26 +186,32 @@ def _train(config: Config, model: ModelConfig, as_of: datetime, key: str, tracki
             "seed": model.training.seed,
             "test_fraction": model.training.test_fraction,
             "window_days": model.training.window_days,
-            "features": ",".join(dataset.feature_names)[:6000],
-            "classes": json.dumps(dataset.classes)[:6000],
+            "features": ",".join(encoding.feature_names)[:6000],
+            "classes": json.dumps(encoding.classes)[:6000],
         })
-        booster = train(dataset, parts, params, model.training.seed)
-        proba = booster.predict_proba(parts.test)  # once: metrics, confusion matrix and profile scores
-        metrics = score(proba, parts.y_test, len(dataset.classes))
+        booster = _fit(config, model, data, params)
+        proba = predict_encoded(booster, parts.test)  # once: metrics, confusion matrix and profile scores
+        metrics = score(proba, parts.y_test, len(encoding.classes))
         tracking.log_metrics(run_id, {
             **metrics,
-            "rows_total": table.num_rows,
+            "rows_total": loaded.rows_total,
             "rows_train": len(parts.y_train),
             "rows_test": len(parts.y_test),
-            "rows_dropped_missing_label": dataset.dropped_missing_label,
+            "rows_dropped_missing_label": loaded.dropped_missing_label,
         })
-        tracking.log_dict(run_id, confusion(proba, parts.y_test, dataset.classes), "evaluation/confusion_matrix.json")
+        tracking.log_dict(run_id, confusion(proba, parts.y_test, encoding.classes), "evaluation/confusion_matrix.json")
         tracking.log_dict(run_id, importance(booster), "evaluation/feature_importance.json")
-        profile = build_profile(parts.train, dataset.features, prediction_scores(proba), dataset.classes)
+        # A spilled window's parts.train is a uniform sample of the training rows: the profile
+        # records the sample's size as its row and reference counts, so drift p-values stay honest.
+        profile = build_profile(parts.train, encoding.features, prediction_scores(proba), encoding.classes,
+                                encoding.dtype_classes)
+        if not loaded.in_memory:
+            profile["sampled_from_rows"] = len(parts.y_train)
         tracking.log_dict(run_id, profile, "baseline/profile.json")
-        source_uri = _log_model(tracking, run_id, booster, parts.train)
-        lineage = Lineage(source.uri, model.source.table or model.source.query or "", window.describe(), table.num_rows,
-                          len(parts.y_train), len(parts.y_test), fingerprint(table), parts.method, parts.boundary or "")
+        source_uri = _log_model(tracking, run_id, booster, data.example)
+        lineage = Lineage(source.uri, model.source.table or model.source.query or "", window.describe(),
+                          loaded.rows_total, len(parts.y_train), len(parts.y_test), loaded.fingerprint, parts.method,
+                          parts.boundary or "")
         card = CardInputs(model.name, run_id, Decision(False, [], metrics), model.promotion, lineage,
                           {k: v for k, v in params.items()}, importance(booster))
 
@@ -210,6 +226,17 @@ def _train(config: Config, model: ModelConfig, as_of: datetime, key: str, tracki
         log.info("%s v%s %s: %s", model.name, version, decision.outcome, decision.reasons_text,
                  extra={"version": version, "outcome": decision.outcome})
         return RetrainResult(model.name, decision.outcome, run_id, version, decision, metrics)
+
+
+def _fit(config: Config, model: ModelConfig, data: TrainingData, params: dict[str, Any]) -> LabelledBooster:
+    """The same booster format whichever engine and storage: the rest of the job cannot tell."""
+    seed = model.training.seed
+    if model.training.engine == "dask" and model.training.dask_scheduler:
+        return train_on_dask(model.training.dask_scheduler, data.dataset, data.rows, params, seed,
+                             config.timeouts.connect_seconds)
+    if data.loaded.in_memory:
+        return train(data.dataset, data.parts, params, seed)
+    return fit(data.dataset, external_matrix(data.rows, data.scratch, params.get("max_bin")), params, seed)
 
 
 def _gate_and_register(
@@ -274,8 +301,8 @@ def _decision_tags(decision: Decision, run_key: str) -> dict[str, str]:
     }
 
 
-def _log_model(tracking: Tracking, run_id: str, booster: LabelledBooster, train_frame: pd.DataFrame) -> str:
-    example = train_frame[booster.feature_names].head(5)
+def _log_model(tracking: Tracking, run_id: str, booster: LabelledBooster, example: pd.DataFrame) -> str:
+    """`example`: raw training rows as they arrive for scoring (the signature is inferred from it)."""
     with tempfile.TemporaryDirectory() as tmp:
         booster.save(Path(tmp) / "booster")
         return tracking.log_model(run_id, pyfunc_model.__file__, {"booster": str(Path(tmp) / "booster")}, example,

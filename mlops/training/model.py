@@ -2,40 +2,79 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 import xgboost as xgb
 
 from mlops.errors import ConfigError
-from mlops.training.dataset import Dataset, Split
+from mlops.training.dataset import Split
 from mlops.training.metrics import score as score  # re-exported: the jobs score through here
 from mlops.training.pyfunc_model import LabelledBooster
 
 _ROUNDS_ALIASES = ("n_estimators", "num_boost_round")
 
 
-def train(dataset: Dataset, split: Split, params: dict[str, Any], seed: int) -> LabelledBooster:
-    n_classes = len(dataset.classes)
-    booster_params: dict[str, Any] = {"tree_method": "hist", "seed": seed, "nthread": 0}
+class Labelled(Protocol):
+    @property
+    def features(self) -> list[dict[str, Any]]: ...
+
+    @property
+    def classes(self) -> list[Any]: ...
+
+
+def booster_params(n_classes: int, params: dict[str, Any], seed: int) -> tuple[dict[str, Any], int]:
+    """XGBoost's parameters and the number of rounds, the objective derived from the labels."""
+    booster: dict[str, Any] = {"tree_method": "hist", "seed": seed, "nthread": 0}
     rounds = 100
     for key, value in params.items():
         if key in _ROUNDS_ALIASES:
             rounds = int(value)
         else:
-            booster_params[key] = value
+            booster[key] = value
     if n_classes == 2:
-        booster_params.update(objective="binary:logistic", eval_metric="logloss")
+        booster.update(objective="binary:logistic", eval_metric="logloss")
     else:
-        booster_params.update(objective="multi:softprob", num_class=n_classes, eval_metric="mlogloss")
+        booster.update(objective="multi:softprob", num_class=n_classes, eval_metric="mlogloss")
+    return booster, rounds
+
+
+def model_input(frame: pd.DataFrame, features: list[dict[str, Any]]) -> pd.DataFrame:
+    """An encoded frame (`training.dataset.encode`) as the booster reads it: the features in
+    model order, infinities as missing (what `LabelledBooster.frame` makes of raw values)."""
+    data = frame[[f["name"] for f in features]]
+    infinite = {f["name"]: data[f["name"]].replace([np.inf, -np.inf], np.nan) for f in features
+                if f["kind"] == "numeric" and np.isinf(data[f["name"]].to_numpy()).any()}
+    return data.assign(**infinite) if infinite else data
+
+
+def train(dataset: Labelled, split: Split, params: dict[str, Any], seed: int) -> LabelledBooster:
+    """In memory, from the split's encoded training frame."""
+    matrix = xgb.DMatrix(model_input(split.train, dataset.features), label=split.y_train, enable_categorical=True)
+    return fit(dataset, matrix, params, seed)
+
+
+def fit(dataset: Labelled, matrix: xgb.DMatrix, params: dict[str, Any], seed: int) -> LabelledBooster:
+    """Any training matrix: in memory, or external memory (`training.external`)."""
+    booster_params_, rounds = booster_params(len(dataset.classes), params, seed)
     labelled = LabelledBooster(xgb.Booster(), dataset.features, dataset.classes)
-    matrix = xgb.DMatrix(labelled.frame(split.train), label=split.y_train, enable_categorical=True)
     try:
-        labelled.booster = xgb.train(booster_params, matrix, num_boost_round=rounds)
+        labelled.booster = xgb.train(booster_params_, matrix, num_boost_round=rounds)
     except xgb.core.XGBoostError as exc:
         raise ConfigError(f"training.params rejected by XGBoost: {str(exc).splitlines()[0][:300]}") from exc
     return labelled
+
+
+def predict_encoded(model: LabelledBooster, frame: pd.DataFrame) -> np.ndarray:
+    """`model.predict_proba` for a frame encoded with this model's own encoding (the candidate's
+    holdout), skipping the re-encoding of every category value."""
+    matrix = xgb.DMatrix(model_input(frame, model.features), enable_categorical=True)
+    raw = np.asarray(model.booster.predict(matrix), dtype="float64")
+    if raw.ndim == 1:
+        return np.column_stack([1.0 - raw, raw])
+    normalised: np.ndarray = raw / raw.sum(axis=1, keepdims=True)
+    return normalised
 
 
 def evaluate(model: LabelledBooster, frame: pd.DataFrame, y_true: np.ndarray) -> dict[str, float]:
