@@ -8,6 +8,7 @@ its password.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +25,8 @@ from mlops.config import SourceConfig, TimeoutsConfig, redact_uri
 from mlops.data.postgres import with_postgres
 from mlops.data.s3 import s3_client, s3_errors
 from mlops.errors import DataError, MlopsError
+
+BATCH_ROWS = 65_536
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,10 @@ class Source(ABC):
             where = f" in window {window.describe()}" if window else ""
             raise DataError(f"{self.uri}: no rows{where}")
         return table
+
+    def batches(self, window: Window | None = None, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+        """The window's rows as record batches of at most `batch_rows` rows (may yield none)."""
+        yield from self.load(window, allow_empty=True).to_batches(max_chunksize=batch_rows)
 
     @abstractmethod
     def _load(self, window: Window | None) -> pa.Table: ...

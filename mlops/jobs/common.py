@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
@@ -26,8 +27,10 @@ from mlops.jobs.selection import monitoring_experiment as monitoring_experiment
 from mlops.jobs.selection import select_models as select_models
 from mlops.logs import log_fields
 from mlops.tracking import RunInfo, Tracking
-from mlops.training.dataset import Dataset, Split, prepare, split
-from mlops.training.pyfunc_model import BOOSTER_FILE, LabelledBooster
+
+if TYPE_CHECKING:  # imported where used: scikit-learn, XGBoost and the logged model's MLflow entry point
+    from mlops.training.dataset import Dataset, Split
+    from mlops.training.pyfunc_model import LabelledBooster
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +83,8 @@ class TrainingData:
 def load_training_data(model: ModelConfig, as_of: datetime, timeouts: TimeoutsConfig | None = None) -> TrainingData:
     """The training window at `as_of`, prepared and split: what retrain trains and gates on,
     and the holdout a manual promotion is judged on."""
+    from mlops.training.dataset import prepare, split
+
     source = open_source(model.source, timeouts)
     window = Window.ending(as_of, model.training.window_days)
     table = source.load(window)
@@ -89,6 +94,8 @@ def load_training_data(model: ModelConfig, as_of: datetime, timeouts: TimeoutsCo
 
 def load_version(tracking: Tracking, name: str, version: str) -> LabelledBooster:
     """A registered version as the booster mlops logged (native format, never unpickled)."""
+    from mlops.training.pyfunc_model import BOOSTER_FILE, LabelledBooster
+
     with tempfile.TemporaryDirectory(prefix="mlops-model-") as tmp:
         folder = tracking.download_version(name, version, Path(tmp))
         booster = folder / "artifacts" / "booster"
