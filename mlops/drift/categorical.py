@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
-from scipy.spatial import distance
 
 from mlops.categories import category_keys
 from mlops.drift.stats import FeatureDrift, degenerate, finite, psi
@@ -99,6 +97,8 @@ def pooled_chi_square(reference: np.ndarray, current: np.ndarray) -> tuple[float
     table = np.concatenate(columns, axis=1)
     if table.shape[1] < 2:
         return 1.0, 0.0
+    from scipy import stats as sps  # here: scipy.stats costs most of a second to import
+
     chi2, p_value, _, _ = sps.chi2_contingency(table, correction=False)
     return float(p_value), float(math.sqrt(chi2 / table.sum()))
 
@@ -107,6 +107,8 @@ def jensen_shannon(reference: np.ndarray, current: np.ndarray) -> float:
     """Jensen-Shannon distance (base 2) between two count vectors over the same categories."""
     if reference.sum() == 0 or current.sum() == 0:
         return 0.0
+    from scipy.spatial import distance
+
     return finite(float(distance.jensenshannon(reference / reference.sum(), current / current.sum(), base=2)))
 
 

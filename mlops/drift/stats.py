@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import special
-from scipy import stats as sps
 
 SMOOTHING = 0.5
 _LOOKUP_CELLS = 1 << 16
@@ -64,9 +62,14 @@ def ks_pvalue(statistic: float, n_reference: int, n_current: int) -> float:
     if n_reference == 0 or n_current == 0:
         return 1.0
     en = n_reference * n_current / (n_reference + n_current)
+    # scipy imported here, not at the top: scipy.stats alone costs most of a second per job start.
     if en <= _EXACT_KS_SIZE:
+        from scipy import stats as sps
+
         p = sps.kstwo.sf(statistic, max(1, round(en)))
     else:
+        from scipy import special
+
         root = math.sqrt(en)
         p = special.kolmogorov((root + 0.12 + 0.11 / root) * statistic)
     return float(min(1.0, max(0.0, p)))
@@ -109,9 +112,17 @@ def locate(support: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def benjamini_hochberg(p_values: list[float]) -> list[float]:
-    if not p_values:
-        return []
-    return [float(p) for p in sps.false_discovery_control(np.asarray(p_values, dtype="float64"), method="bh")]
+    """Benjamini-Hochberg adjusted p-values: `scipy.stats.false_discovery_control(method="bh")`'s
+    arithmetic, step for step, without importing scipy.stats."""
+    ps = np.asarray(p_values, dtype="float64")
+    if ps.size <= 1:
+        return [float(p) for p in ps]
+    order = np.argsort(ps)
+    ranked = ps[order] * (ps.size / np.arange(1, ps.size + 1, dtype="float64"))
+    np.minimum.accumulate(ranked[::-1], out=ranked[::-1])
+    adjusted = np.empty_like(ranked)
+    adjusted[order] = ranked
+    return [float(p) for p in np.clip(adjusted, 0.0, 1.0)]
 
 
 def finite(value: float, cap: float = 1e12) -> float:
