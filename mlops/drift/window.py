@@ -117,6 +117,15 @@ class WindowSummary:
         self.unknown_labels = 0
         self._score_support = support_of(profile.get("prediction_scores") or {})
 
+    @classmethod
+    def of_frame(cls, profile: dict[str, Any], frame: pd.DataFrame, scores: np.ndarray | None = None) -> WindowSummary:
+        """The summary of rows already in memory as one frame, with their prediction scores if given."""
+        summary = cls(profile)
+        summary.add_frame(frame)
+        if scores is not None and summary._score_support.size:
+            summary.scores = NumericCounts.of(summary._score_support, scores)
+        return summary
+
     @property
     def scorable(self) -> bool:
         """The window has every feature column the model needs."""

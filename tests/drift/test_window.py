@@ -12,13 +12,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from window_cases import CLASSES, TRAINED_UNTIL, Case, cases, proba
 
 from mlops.config import DriftConfig, PromotionConfig
 from mlops.drift.check import decide
 from mlops.drift.performance import PerformanceEstimate, estimate
 from mlops.drift.window import WindowSummary, fold
-
-from window_cases import CLASSES, TRAINED_UNTIL, Case, cases, proba
 
 FRAME_PATH = json.loads(Path(__file__).with_name("frame_path.json").read_text(encoding="utf-8"))
 CASES = {case.name: case for case in cases()}
