@@ -120,7 +120,7 @@ def feature_drift(window: WindowSummary, profile: Mapping[str, Any]) -> list[Fea
         method = METHODS[summary["kind"]]
         state = window.features.get(name)
         if state is None:  # no compared rows: the state of an empty column
-            state = method.count(summary, pd.Series([], dtype="float64"))
+            state = method.count(method.prepare(summary), pd.Series([], dtype="float64"))
         results.append(method.compute(name, summary, state))
     return results
 

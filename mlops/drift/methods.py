@@ -14,14 +14,16 @@ import pandas as pd
 from mlops.config import DriftConfig
 from mlops.drift.categorical import CategoryCounts, categorical_drift
 from mlops.drift.numeric import NumericCounts, numeric_drift, support_of
-from mlops.drift.stats import FeatureDrift
+from mlops.drift.stats import FeatureDrift, Lookup
 
 
 @dataclass(frozen=True)
 class Method:
-    """`count(profile_summary, column)` gives state with a `merge`; `compute(name, profile_summary, state)`."""
+    """`prepare(profile_summary)` once per window; `count(prepared, column)` gives one batch's state,
+    which has a `merge`; `compute(name, profile_summary, state)` compares it with the profile."""
 
-    count: Callable[[dict[str, Any], pd.Series], Any]
+    prepare: Callable[[dict[str, Any]], Any]
+    count: Callable[[Any, pd.Series], Any]
     compute: Callable[[str, dict[str, Any], Any], FeatureDrift]
     floor: Callable[[DriftConfig], float]
 
@@ -31,9 +33,14 @@ def as_numbers(column: pd.Series) -> np.ndarray:
     return numbers
 
 
+def _support(summary: dict[str, Any]) -> tuple[np.ndarray, Lookup]:
+    support = support_of(summary)
+    return support, Lookup(support)
+
+
 METHODS: dict[str, Method] = {
-    "numeric": Method(lambda summary, column: NumericCounts.of(support_of(summary), as_numbers(column)),
+    "numeric": Method(_support, lambda prepared, column: NumericCounts.of(prepared[0], as_numbers(column), prepared[1]),
                       numeric_drift, lambda d: d.numeric_effect),
-    "categorical": Method(lambda summary, column: CategoryCounts.of(column), categorical_drift,
+    "categorical": Method(lambda summary: None, lambda prepared, column: CategoryCounts.of(column), categorical_drift,
                           lambda d: d.categorical_effect),
 }

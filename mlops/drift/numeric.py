@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from mlops.drift.stats import FeatureDrift, degenerate, finite, ks_pvalue, locate, psi
+from mlops.drift.stats import FeatureDrift, Lookup, degenerate, finite, ks_pvalue, locate, psi
 
 REPORT_BINS = 20
 
@@ -47,7 +47,8 @@ class NumericCounts:
     high_finite: float = 0.0  # sum of v - support[-1] over the finite values above support[-1]
 
     @classmethod
-    def of(cls, support: np.ndarray, values: np.ndarray) -> NumericCounts:
+    def of(cls, support: np.ndarray, values: np.ndarray, lookup: Lookup | None = None) -> NumericCounts:
+        """`lookup`: the support's `Lookup`, built once for the window's batches."""
         values = np.asarray(values, dtype="float64")
         nan = np.isnan(values)
         present = values[~nan] if nan.any() else values
@@ -55,7 +56,7 @@ class NumericCounts:
                      np.zeros(support.size + 1, dtype=np.int64))
         if present.size == 0 or support.size == 0:
             return counts
-        idx = locate(support, present)
+        idx = lookup(present) if lookup is not None else locate(support, present)
         equal = support[np.minimum(idx, support.size - 1)] == present
         counts.at = np.bincount(idx[equal], minlength=support.size).astype(np.int64)
         off = ~equal

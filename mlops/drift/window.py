@@ -25,6 +25,7 @@ from mlops.categories import dtype_class
 from mlops.drift.methods import METHODS
 from mlops.drift.numeric import NumericCounts, support_of
 from mlops.drift.profile import prediction_scores
+from mlops.drift.stats import Lookup
 
 
 class Model(Protocol):
@@ -116,6 +117,8 @@ class WindowSummary:
         self.labelled_rows = 0  # with a label, known or not
         self.unknown_labels = 0
         self._score_support = support_of(profile.get("prediction_scores") or {})
+        self._score_lookup = Lookup(self._score_support)
+        self._prepared = {name: METHODS[summary["kind"]].prepare(summary) for name, summary in profile["features"].items()}
 
     @classmethod
     def of_frame(cls, profile: dict[str, Any], frame: pd.DataFrame, scores: np.ndarray | None = None) -> WindowSummary:
@@ -155,7 +158,7 @@ class WindowSummary:
             if name not in frame.columns:
                 continue
             self.kinds.setdefault(name, ColumnKind()).add(read[name], frame[name])
-            state = METHODS[summary["kind"]].count(summary, frame[name])
+            state = METHODS[summary["kind"]].count(self._prepared[name], frame[name])
             self.features[name] = state if name not in self.features else self.features[name].merge(state)
         return frame
 
@@ -163,7 +166,7 @@ class WindowSummary:
         """The compared rows' class probabilities: one scoring feeds both the prediction-score
         counts and the labelled rows' state."""
         if self._score_support.size:
-            counts = NumericCounts.of(self._score_support, prediction_scores(proba))
+            counts = NumericCounts.of(self._score_support, prediction_scores(proba), self._score_lookup)
             self.scores = counts if self.scores is None else self.scores.merge(counts)
         if self.target is None or self.target not in frame.columns:
             return
