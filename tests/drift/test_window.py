@@ -138,3 +138,27 @@ def test_a_window_without_batches_is_insufficient_data() -> None:
     report = decide(summary, case.profile, DriftConfig(), PROMOTION, {"label", "ts"})
     assert model is None and report.outcome == "insufficient data" and report.rows == 0 and summary.newest is None
     assert summary.findings() == []
+
+
+@pytest.mark.parametrize("values", [
+    [1, 2, None, 4, 5, 6],  # int with a missing value in one batch only: float64 for the whole column
+    [1.0, 2.0, np.inf, 3.0, np.nan, 4.0],  # whole numbers: "int"
+    [np.inf, np.inf, np.inf, 1.5, np.nan, 2.0],  # a batch of infinities only, then fractions
+    [True, False, None, True, True, False],  # bool with a gap: object for the whole column
+    ["a", "b", None, "c", "d", "e"],
+    [None, None, None, 1.5, 2.5, 3.5],  # an all-missing batch first
+])
+def test_column_kind_over_batches_is_the_whole_columns(values: list[Any]) -> None:
+    """What `check_schema` reads (the whole column's pandas dtype and `dtype_class`) from batches."""
+    from mlops.categories import dtype_class
+    from mlops.drift.window import ColumnKind
+
+    table = pa.table({"v": pa.array(values)})
+    whole = table.to_pandas()["v"]
+    for size in (1, 2, 3, 6):
+        kind = ColumnKind()
+        for batch in table.to_batches(max_chunksize=size):
+            column = batch.to_pandas()["v"]
+            kind.add(column, column)
+        assert str(kind.window_dtype) == str(whole.dtype), size
+        assert kind.kind() == dtype_class(whole), size
