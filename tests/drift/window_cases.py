@@ -1,8 +1,10 @@
 """Windows of several shapes for the summary-vs-frame equivalence test (`test_window.py`).
 
 `frame_path.json` beside this file holds what the whole-frame drift path (before drift-check
-folded batches, commit cf67ab8) reported for each case; `python tests/drift/window_cases.py`
-regenerated it with that code. The cases must stay byte-for-byte the same data."""
+folded batches, commit cf67ab8) reported for each case: `python tests/drift/window_cases.py` wrote
+it with that commit's code (the `__main__` block calls functions that no longer exist in that
+form; it stays as the record of how the reference was made). The cases must stay exactly the
+same data."""
 
 from __future__ import annotations
 
