@@ -27,9 +27,22 @@ import pandas as pd
 from scipy import stats
 
 from mlops.config import DriftConfig
-from mlops.drift.categorical import categorical_drift
-from mlops.drift.numeric import numeric_drift
+from mlops.drift.categorical import CategoryCounts
+from mlops.drift.categorical import categorical_drift as categorical_of_counts
+from mlops.drift.numeric import NumericCounts, support_of
+from mlops.drift.numeric import numeric_drift as numeric_of_counts
 from mlops.drift.profile import categorical_summary, numeric_summary
+from mlops.drift.stats import FeatureDrift
+
+
+def categorical_drift(name: str, profile: dict, values: Any) -> FeatureDrift:
+    """The window as one batch of values."""
+    return categorical_of_counts(name, profile, CategoryCounts.of(values))
+
+
+def numeric_drift(name: str, profile: dict, values: Any) -> FeatureDrift:
+    """The window as one batch of values."""
+    return numeric_of_counts(name, profile, NumericCounts.of(support_of(profile), np.asarray(values, dtype="float64")))
 
 try:  # optional comparison column
     from evidently.legacy.calculations.stattests.registry import get_stattest  # type: ignore[import-not-found]

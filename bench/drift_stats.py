@@ -11,14 +11,24 @@ from __future__ import annotations
 import argparse
 import resource
 import time
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from mlops.config import DriftConfig, PromotionConfig
-from mlops.drift.check import decide
+from mlops.drift.check import DriftReport
+from mlops.drift.check import decide as decide_summary
 from mlops.drift.profile import PROFILE_VERSION, numeric_summary
+from mlops.drift.window import WindowSummary
+
+
+def decide(frame: pd.DataFrame, profile: dict, drift: DriftConfig, promotion: PromotionConfig, ignore: set[str],
+           scores: np.ndarray | None = None, performance: Any = None, baseline_performance: Any = None) -> DriftReport:
+    """The window as one frame."""
+    return decide_summary(WindowSummary.of_frame(profile, frame, scores), profile, drift, promotion, ignore, performance,
+                          baseline_performance)
 
 
 def rss_mb() -> float:

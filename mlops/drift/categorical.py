@@ -7,16 +7,17 @@
 - Jensen-Shannon distance (base 2, in [0, 1]) between the reference and current shares: the
   effect size the decision floors. Categories the baseline never saw share one "(unseen)" bucket.
 - PSI over the same categories, smoothed, reported beside them.
+
+The window arrives as `CategoryCounts` (counts per key), folded batch by batch.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
-from scipy.spatial import distance
 
 from mlops.categories import category_keys
 from mlops.drift.stats import FeatureDrift, degenerate, finite, psi
@@ -26,21 +27,43 @@ HISTOGRAM_CATEGORIES = 24
 UNSEEN = "(unseen)"
 
 
-def categorical_drift(name: str, profile: dict[str, Any], values: Any) -> FeatureDrift:
-    keys = category_keys(values)
-    rows = len(keys)
-    present = keys.dropna()
-    missing = float(1 - len(present) / rows) if rows else 0.0
+@dataclass
+class CategoryCounts:
+    """One categorical column's mergeable state: rows, missing values and counts per canonical key."""
+
+    rows: int
+    missing: int
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, values: Any) -> CategoryCounts:
+        keys = category_keys(values)
+        present = keys.dropna()
+        frequencies = present.value_counts()
+        return cls(len(keys), len(keys) - len(present),
+                   dict(zip(frequencies.index.tolist(), frequencies.to_numpy().tolist(), strict=True)))
+
+    def merge(self, other: CategoryCounts) -> CategoryCounts:
+        counts = dict(self.counts)
+        for key, count in other.counts.items():
+            counts[key] = counts.get(key, 0) + count
+        return CategoryCounts(self.rows + other.rows, self.missing + other.missing, counts)
+
+
+def categorical_drift(name: str, profile: dict[str, Any], window: CategoryCounts) -> FeatureDrift:
+    rows = window.rows
+    present = rows - window.missing
+    missing = float(1 - present / rows) if rows else 0.0
     frequencies: dict[str, int] = profile.get("frequencies") or {}
-    if present.empty or not frequencies:
-        return degenerate(name, "categorical", rows, missing, bool(frequencies), len(present))
+    if present == 0 or not frequencies:
+        return degenerate(name, "categorical", rows, missing, bool(frequencies), present)
     known = sorted(frequencies)
-    current = present.value_counts()
-    in_known = current.index.isin(known)
-    new = current[~in_known].to_numpy(dtype="float64")
+    # New categories in a fixed order (most frequent first, then by key), whatever the batches' order.
+    fresh = sorted((k for k in window.counts if k not in frequencies), key=lambda k: (-window.counts[k], k))
+    new = np.array([window.counts[k] for k in fresh], dtype="float64")
     unseen = int(new.sum())
     ref_counts = np.array([frequencies[k] for k in known] + [0], dtype="float64")
-    cur_counts = np.append(current.reindex(known, fill_value=0).to_numpy(dtype="float64"), unseen)
+    cur_counts = np.array([window.counts.get(k, 0) for k in known] + [unseen], dtype="float64")
     # The test keeps every new category apart: one "(unseen)" cell would be chosen by the reference
     # sample itself (empty there by construction) and call a small reference's missed rare levels drift.
     p_value, cramers_v = pooled_chi_square(np.concatenate([ref_counts[:-1], np.zeros(new.size)]),
@@ -49,7 +72,7 @@ def categorical_drift(name: str, profile: dict[str, Any], values: Any) -> Featur
     return FeatureDrift(
         name=name, kind="categorical", rows=rows, missing_share=missing, psi=finite(psi(ref_counts, cur_counts)),
         p_value=p_value, statistic=cramers_v, test="chi2", effect=effect, effect_name="jensen_shannon",
-        unseen_share=float(unseen / len(present)), histogram=_histogram([*known, UNSEEN], ref_counts, cur_counts),
+        unseen_share=float(unseen / present), histogram=_histogram([*known, UNSEEN], ref_counts, cur_counts),
     )
 
 
@@ -74,6 +97,8 @@ def pooled_chi_square(reference: np.ndarray, current: np.ndarray) -> tuple[float
     table = np.concatenate(columns, axis=1)
     if table.shape[1] < 2:
         return 1.0, 0.0
+    from scipy import stats as sps  # here: scipy.stats costs most of a second to import
+
     chi2, p_value, _, _ = sps.chi2_contingency(table, correction=False)
     return float(p_value), float(math.sqrt(chi2 / table.sum()))
 
@@ -82,6 +107,8 @@ def jensen_shannon(reference: np.ndarray, current: np.ndarray) -> float:
     """Jensen-Shannon distance (base 2) between two count vectors over the same categories."""
     if reference.sum() == 0 or current.sum() == 0:
         return 0.0
+    from scipy.spatial import distance
+
     return finite(float(distance.jensenshannon(reference / reference.sum(), current / current.sum(), base=2)))
 
 

@@ -1,4 +1,5 @@
-"""From a baseline profile and a window of rows to a drift decision. Pure: no MLflow, no I/O.
+"""From a baseline profile and a window's summary (`window.py`) to a drift decision. Pure: no
+MLflow, no I/O.
 
 Order matters: the profile's version, then schema and quality (a missing column is an error,
 not drift), then the row-count floor (too few rows is "insufficient data", not drift), then
@@ -12,44 +13,22 @@ negligible differences at a million rows; an effect floor alone flags noise at f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
-from mlops.categories import dtype_class
 from mlops.config import LOWER_IS_BETTER, DriftConfig, PromotionConfig
-from mlops.drift.categorical import categorical_drift
+from mlops.drift.methods import METHODS
 from mlops.drift.numeric import numeric_drift
 from mlops.drift.performance import PerformanceEstimate
 from mlops.drift.profile import SUPPORTED_VERSIONS
 from mlops.drift.stats import FeatureDrift, benjamini_hochberg
+from mlops.drift.window import WindowSummary
 from mlops.errors import DataError
 
 Outcome = Literal["drift", "no drift", "insufficient data"]
-
-
-@dataclass(frozen=True)
-class Method:
-    """A registered drift method: how to read a column, how to compare it, which floor applies."""
-
-    compute: Callable[[str, dict[str, Any], Any], FeatureDrift]
-    read: Callable[[pd.Series], Any]
-    floor: Callable[[DriftConfig], float]
-
-
-def _as_numbers(column: pd.Series) -> np.ndarray:
-    numbers: np.ndarray = pd.to_numeric(column, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-    return numbers
-
-
-METHODS: dict[str, Method] = {
-    "numeric": Method(numeric_drift, _as_numbers, lambda d: d.numeric_effect),
-    "categorical": Method(categorical_drift, lambda column: column, lambda d: d.categorical_effect),
-}
 
 
 @dataclass
@@ -112,32 +91,37 @@ def check_profile_version(profile: Mapping[str, Any]) -> None:
                         f"{', '.join(map(str, sorted(SUPPORTED_VERSIONS)))}); retrain the model to write a current profile")
 
 
-def check_schema(frame: pd.DataFrame, profile: Mapping[str, Any], ignore: set[str]) -> tuple[list[str], list[str]]:
-    """Missing feature columns raise; returns (extra columns, quality findings)."""
+def check_schema(window: WindowSummary, profile: Mapping[str, Any], ignore: set[str]) -> tuple[list[str], list[str]]:
+    """Missing feature columns raise; returns (extra columns, quality findings). A window that
+    yielded no batch has no columns to check."""
     features: dict[str, Any] = profile["features"]
-    missing = [name for name in features if name not in frame.columns]
+    columns = window.columns or []
+    missing = [name for name in features if window.columns is not None and name not in columns]
     if missing:
         raise DataError(f"window lacks feature column {', '.join(repr(m) for m in missing)} the production model needs")
-    extra = sorted(set(frame.columns) - set(features) - ignore)
+    extra = sorted(set(columns) - set(features) - ignore)
     findings = []
     for name, summary in features.items():
-        column = frame[name]
-        if column.isna().all():
+        kind = window.kinds.get(name)
+        if kind is None or not kind.seen:
             continue
-        now, before = dtype_class(column), summary.get("dtype_class")
-        if summary["kind"] == "numeric" and not pd.api.types.is_numeric_dtype(column) and now != "bool":
-            findings.append(f"{name}: values changed from {before or 'numeric'} to {now} ({column.dtype}); "
+        dtype, now, before = kind.window_dtype, kind.kind(), summary.get("dtype_class")
+        if summary["kind"] == "numeric" and not pd.api.types.is_numeric_dtype(dtype) and now != "bool":
+            findings.append(f"{name}: values changed from {before or 'numeric'} to {now} ({dtype}); "
                             "non-numeric values count as missing")
         elif before is not None and now != before:
-            findings.append(f"{name}: values changed from {before} to {now} ({column.dtype})")
+            findings.append(f"{name}: values changed from {before} to {now} ({dtype})")
     return extra, findings
 
 
-def feature_drift(frame: pd.DataFrame, profile: Mapping[str, Any]) -> list[FeatureDrift]:
+def feature_drift(window: WindowSummary, profile: Mapping[str, Any]) -> list[FeatureDrift]:
     results = []
     for name, summary in profile["features"].items():
         method = METHODS[summary["kind"]]
-        results.append(method.compute(name, summary, method.read(frame[name])))
+        state = window.features.get(name)
+        if state is None:  # no compared rows: the state of an empty column
+            state = method.count(method.prepare(summary), pd.Series([], dtype="float64"))
+        results.append(method.compute(name, summary, state))
     return results
 
 
@@ -165,23 +149,22 @@ def thresholds(drift: DriftConfig) -> dict[str, float | int | None]:
 
 
 def decide(
-    frame: pd.DataFrame,
+    window: WindowSummary,
     profile: Mapping[str, Any],
     drift: DriftConfig,
     promotion: PromotionConfig,
     ignore: set[str],
-    scores: np.ndarray | None = None,
     performance: PerformanceEstimate | None = None,
     baseline_performance: Mapping[str, float] | None = None,
 ) -> DriftReport:
     check_profile_version(profile)
-    extra, schema_findings = check_schema(frame, profile, ignore)
-    rows = len(frame)
+    extra, schema_findings = check_schema(window, profile, ignore)
+    rows = window.rows
     if rows < drift.min_rows:
         return DriftReport("insufficient data", False, [f"{rows} rows in the window, fewer than drift.min_rows {drift.min_rows}"],
                            rows, quality=schema_findings, extra_columns=extra, thresholds=thresholds(drift))
 
-    raw = feature_drift(frame, profile)
+    raw = feature_drift(window, profile)
     adjusted = benjamini_hochberg([r.p_value for r in raw])
     results = []
     for result, p in zip(raw, adjusted, strict=True):
@@ -198,8 +181,8 @@ def decide(
         report.quality.append(f"drifted below the retrain share: {', '.join(drifted)}")
     report.reasons.extend(missing_share_reasons(raw, profile, drift))
 
-    if scores is not None and profile.get("prediction_scores", {}).get("support"):
-        report.prediction = numeric_drift("prediction_score", profile["prediction_scores"], scores)
+    if window.scores is not None and profile.get("prediction_scores", {}).get("support"):
+        report.prediction = numeric_drift("prediction_score", profile["prediction_scores"], window.scores)
         report.prediction_drifted = (report.prediction.p_value < drift.p_value
                                      and report.prediction.effect >= drift.numeric_effect)
         if report.prediction_drifted:
@@ -230,7 +213,7 @@ def missing_share_reasons(results: list[FeatureDrift], profile: Mapping[str, Any
         before = float(profile["features"][result.name].get("missing_share", 0.0))
         if result.rows and result.missing_share - before >= drift.max_missing_increase:
             missing_rows = round(result.missing_share * result.rows)
-            p = float(sps.binom.sf(missing_rows - 1, result.rows, before)) if before > 0 else 0.0
+            p = _binomial_sf(missing_rows - 1, result.rows, before) if before > 0 else 0.0
             if p < drift.p_value:
                 reasons.append(f"{result.name}: missing share {result.missing_share:.1%} vs {before:.1%} at training "
                                f"(up by >= max_missing_increase {drift.max_missing_increase:.1%})")
@@ -261,3 +244,9 @@ def performance_reasons(
             reasons.append(f"{name} {current.values[name]:.4f} ({level} {bound:.4f}, {current.rows} labelled rows) vs "
                            f"{baseline[name]:.4f} at training: worse by more than max_metric_drop {drift.max_metric_drop}")
     return reasons
+
+
+def _binomial_sf(k: int, n: int, p: float) -> float:
+    from scipy import stats as sps  # only here: scipy.stats costs most of a second to import
+
+    return float(sps.binom.sf(k, n, p))

@@ -11,40 +11,90 @@ support points and their exact reference CDF (see `profile.py`), never raw train
   (or its range, then 1, for a constant reference): the effect size the decision floors, in
   "reference standard deviations", so it means the same at every sample size.
 
+The window arrives as `NumericCounts`, folded batch by batch (`mlops.drift.window`): the tests
+need only the counts at and between support points and two tail sums, never the rows.
+
 Missing values (NaN) are counted and reported, never fed to a test. Infinities sort beyond every
 finite value, so they count in the outer bins and in KS.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from mlops.drift.stats import FeatureDrift, degenerate, finite, ks_pvalue, locate, psi
+from mlops.drift.stats import FeatureDrift, Lookup, degenerate, finite, ks_pvalue, locate, psi
 
 REPORT_BINS = 20
 
 
-def numeric_drift(name: str, profile: dict[str, Any], values: np.ndarray) -> FeatureDrift:
-    values = np.asarray(values, dtype="float64")
-    rows = int(values.size)
-    nan = np.isnan(values)
-    present = values[~nan] if nan.any() else values
-    missing = float(nan.sum() / rows) if rows else 0.0
-    support = np.asarray(profile.get("support") or [], dtype="float64")
-    if present.size == 0 or support.size == 0:
-        return degenerate(name, "numeric", rows, missing, bool(support.size), present.size)
-    n = present.size
+@dataclass
+class NumericCounts:
+    """One numeric column's mergeable state against the profile's support points: rows, missing
+    values, counts at and between the points, and the sums the Wasserstein tails need. Counts add
+    exactly; the tail sums add in float, so a window folded in several batches may differ from
+    one batch in the last bits of a tail (only values beyond the reference range have one)."""
+
+    rows: int
+    missing: int
+    at: np.ndarray  # at[i]: values equal to support[i]
+    between: np.ndarray  # between[i]: values in (support[i-1], support[i]); the ends open-ended
+    low_sum: float = 0.0  # sum of the values below support[0] (infinities included)
+    high_sum: float = 0.0  # ... and above support[-1]
+    low_finite: float = 0.0  # sum of support[0] - v over the finite values below support[0]
+    high_finite: float = 0.0  # sum of v - support[-1] over the finite values above support[-1]
+
+    @classmethod
+    def of(cls, support: np.ndarray, values: np.ndarray, lookup: Lookup | None = None) -> NumericCounts:
+        """`lookup`: the support's `Lookup`, built once for the window's batches."""
+        values = np.asarray(values, dtype="float64")
+        nan = np.isnan(values)
+        present = values[~nan] if nan.any() else values
+        counts = cls(int(values.size), int(nan.sum()), np.zeros(support.size, dtype=np.int64),
+                     np.zeros(support.size + 1, dtype=np.int64))
+        if present.size == 0 or support.size == 0:
+            return counts
+        idx = lookup(present) if lookup is not None else locate(support, present)
+        equal = support[np.minimum(idx, support.size - 1)] == present
+        counts.at = np.bincount(idx[equal], minlength=support.size).astype(np.int64)
+        off = ~equal
+        counts.between = np.bincount(idx[off], minlength=support.size + 1).astype(np.int64)
+        if counts.between[0] or counts.between[-1]:
+            with np.errstate(over="ignore", invalid="ignore"):  # values near the float limits: see _wasserstein
+                sums = np.bincount(idx[off], weights=present[off], minlength=support.size + 1)
+                counts.low_sum, counts.high_sum = float(sums[0]), float(sums[-1])
+                values = present[np.isfinite(present)]
+                counts.low_finite = float(np.sum(support[0] - values[values < support[0]]))
+                counts.high_finite = float(np.sum(values[values > support[-1]] - support[-1]))
+        return counts
+
+    def merge(self, other: NumericCounts) -> NumericCounts:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return NumericCounts(self.rows + other.rows, self.missing + other.missing, self.at + other.at,
+                                 self.between + other.between, self.low_sum + other.low_sum,
+                                 self.high_sum + other.high_sum, self.low_finite + other.low_finite,
+                                 self.high_finite + other.high_finite)
+
+
+def support_of(profile: dict[str, Any]) -> np.ndarray:
+    return np.asarray(profile.get("support") or [], dtype="float64")
+
+
+def numeric_drift(name: str, profile: dict[str, Any], counts: NumericCounts) -> FeatureDrift:
+    rows = counts.rows
+    n = rows - counts.missing
+    missing = float(counts.missing / rows) if rows else 0.0
+    support = support_of(profile)
+    if n == 0 or support.size == 0:
+        return degenerate(name, "numeric", rows, missing, bool(support.size), n)
     g_below = np.asarray(profile["cdf_below"], dtype="float64")
     g_at = np.asarray(profile["cdf_at"], dtype="float64")
     n_ref = int(profile.get("references") or profile["count"])
 
-    # The current ECDF just below and at each support point, from one sorted lookup.
-    idx = locate(support, present)
-    equal = support[np.minimum(idx, support.size - 1)] == present
-    at = np.bincount(idx[equal], minlength=support.size)
-    between = np.bincount(idx[~equal], minlength=support.size + 1)  # between[i]: in (support[i-1], support[i])
+    # The current ECDF just below and at each support point.
+    at, between = counts.at, counts.between
     f_below = (np.cumsum(between[:-1]) + np.concatenate([[0], np.cumsum(at)[:-1]])) / n
     f_at = f_below + at / n
 
@@ -62,7 +112,7 @@ def numeric_drift(name: str, profile: dict[str, Any], values: np.ndarray) -> Fea
     outside = float((between[0] + between[-1]) / n)
     # Wasserstein-1: area between the CDFs inside the support, plus the finite current mass beyond it.
     with np.errstate(over="ignore", invalid="ignore"):  # values near the float limits: capped by finite()
-        effect, note = _wasserstein(profile, support, present, idx, equal, between, f_at, g_at, outside)
+        effect, note = _wasserstein(profile, support, counts, n, f_at, g_at, outside)
     return FeatureDrift(
         name=name, kind="numeric", rows=rows, missing_share=missing, psi=finite(feature_psi), p_value=p_value,
         statistic=float(min(1.0, max(0.0, statistic))), test="ks", effect=effect, effect_name="wasserstein",
@@ -95,20 +145,18 @@ def _number(value: float) -> str:
     return f"{value:.4g}"
 
 
-def _wasserstein(profile: dict[str, Any], support: np.ndarray, present: np.ndarray, idx: np.ndarray, equal: np.ndarray,
-                 between: np.ndarray, f_at: np.ndarray, g_at: np.ndarray, outside: float) -> tuple[float, str]:
+def _wasserstein(profile: dict[str, Any], support: np.ndarray, counts: NumericCounts, n: int, f_at: np.ndarray,
+                 g_at: np.ndarray, outside: float) -> tuple[float, str]:
     """Normalised Wasserstein-1 and a note when the window holds infinities."""
-    n = present.size
     inner = float(np.sum(np.abs(f_at[:-1] - g_at[:-1]) * np.diff(support)))
     tails, note = 0.0, ""
     if outside:
-        sums = np.bincount(idx[~equal], weights=present[~equal], minlength=support.size + 1)
-        if not np.isfinite(sums[0]) or not np.isfinite(sums[-1]):
-            values = present[np.isfinite(present)]
-            tails = float(np.sum(support[0] - values[values < support[0]]) + np.sum(values[values > support[-1]] - support[-1]))
+        between = counts.between
+        if not np.isfinite(counts.low_sum) or not np.isfinite(counts.high_sum):
+            tails = float(counts.low_finite + counts.high_finite)
             note = "infinite values in the window"
         else:
-            tails = float(between[0] * support[0] - sums[0] + sums[-1] - between[-1] * support[-1])
+            tails = float(between[0] * support[0] - counts.low_sum + counts.high_sum - between[-1] * support[-1])
     spread = float(support[-1] - support[0])
     scale = next((v for v in (float(profile.get("std") or 0.0), spread) if 1e-12 < v < np.inf), 1.0)
     return finite((inner + tails / n) / scale), note

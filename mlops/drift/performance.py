@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats as sps
 
 BOOTSTRAP_ROWS = 20_000
 RESAMPLES = 100
@@ -50,6 +49,8 @@ def estimate(proba: np.ndarray, y_true: np.ndarray, scorer: Scorer, confidence: 
         for key in values:
             if key in scored:
                 draws[key].append(float(scored[key]))
+    from scipy import stats as sps  # here: scipy.stats costs most of a second to import
+
     z = float(sps.norm.ppf(confidence))
     lower, upper = {}, {}
     for key, value in values.items():

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import special
-from scipy import stats as sps
 
 SMOOTHING = 0.5
 _LOOKUP_CELLS = 1 << 16
@@ -64,9 +62,14 @@ def ks_pvalue(statistic: float, n_reference: int, n_current: int) -> float:
     if n_reference == 0 or n_current == 0:
         return 1.0
     en = n_reference * n_current / (n_reference + n_current)
+    # scipy imported here, not at the top: scipy.stats alone costs most of a second per job start.
     if en <= _EXACT_KS_SIZE:
+        from scipy import stats as sps
+
         p = sps.kstwo.sf(statistic, max(1, round(en)))
     else:
+        from scipy import special
+
         root = math.sqrt(en)
         p = special.kolmogorov((root + 0.12 + 0.11 / root) * statistic)
     return float(min(1.0, max(0.0, p)))
@@ -74,44 +77,73 @@ def ks_pvalue(statistic: float, n_reference: int, n_current: int) -> float:
 
 def locate(support: np.ndarray, values: np.ndarray) -> np.ndarray:
     """`np.searchsorted(support, values, side="left")` for a sorted, distinct `support`, faster
-    on large inputs. Values and support points are mapped to cells of a uniform grid by the same
-    monotone arithmetic, so the count of support points in lower cells never overshoots the
-    answer; a few vectorised passes finish it. Values in crowded cells use searchsorted."""
-    lo, hi = float(support[0]), float(support[-1])
-    if support.size < 64 or values.size < 100_000 or not math.isfinite(hi - lo) or hi <= lo:
+    on large inputs (see `Lookup`)."""
+    if values.size < 100_000:
         return np.searchsorted(support, values, side="left")
-    scale = _LOOKUP_CELLS / (hi - lo)
+    return Lookup(support)(values)
 
-    def cells(x: np.ndarray) -> np.ndarray:
-        position = (x - lo) * scale
+
+class Lookup:
+    """`locate` for one support, its grid built once and reused for every batch of a window.
+
+    Values and support points are mapped to cells of a uniform grid by the same monotone
+    arithmetic, so the count of support points in lower cells never overshoots the answer; a few
+    vectorised passes finish it. Values in crowded cells use searchsorted."""
+
+    MIN_VALUES = 2_048  # below, searchsorted is as fast
+
+    def __init__(self, support: np.ndarray) -> None:
+        self.support = support
+        lo, hi = (float(support[0]), float(support[-1])) if support.size else (0.0, 0.0)
+        self.fast = support.size >= 64 and math.isfinite(hi - lo) and hi > lo
+        if not self.fast:
+            return
+        self.lo, self.scale = lo, _LOOKUP_CELLS / (hi - lo)
+        support_cells = self._cells(support)
+        self.table = np.searchsorted(support_cells, np.arange(_LOOKUP_CELLS + 1), side="left")
+        self.crowded = np.bincount(support_cells, minlength=_LOOKUP_CELLS + 1) > _MAX_STEPS
+        self.any_crowded = bool(self.crowded.any())
+        self.padded = np.append(support, np.inf)
+
+    def _cells(self, x: np.ndarray) -> np.ndarray:
+        position = (x - self.lo) * self.scale
         np.clip(position, 0, _LOOKUP_CELLS, out=position)
         cell: np.ndarray = position.astype(np.intp)
         return cell
 
-    support_cells = cells(support)
-    table = np.searchsorted(support_cells, np.arange(_LOOKUP_CELLS + 1), side="left")
-    crowded = np.bincount(support_cells, minlength=_LOOKUP_CELLS + 1) > _MAX_STEPS
-    value_cells = cells(values)
-    idx = table[value_cells]
-    padded = np.append(support, np.inf)
-    slow = np.flatnonzero(crowded[value_cells]) if crowded.any() else np.empty(0, dtype=np.intp)
-    if slow.size:
-        idx[slow] = np.searchsorted(support, values[slow], side="left")
-        fast = np.flatnonzero(~crowded[value_cells])
-        todo = fast[padded[idx[fast]] < values[fast]]
-    else:
-        todo = np.flatnonzero(padded[idx] < values)
-    while todo.size:
-        idx[todo] += 1
-        todo = todo[padded[idx[todo]] < values[todo]]
-    located: np.ndarray = idx
-    return located
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        support = self.support
+        if not self.fast or values.size < self.MIN_VALUES:
+            return np.searchsorted(support, values, side="left")
+        value_cells = self._cells(values)
+        idx = self.table[value_cells]
+        padded = self.padded
+        slow = np.flatnonzero(self.crowded[value_cells]) if self.any_crowded else np.empty(0, dtype=np.intp)
+        if slow.size:
+            idx[slow] = np.searchsorted(support, values[slow], side="left")
+            fast = np.flatnonzero(~self.crowded[value_cells])
+            todo = fast[padded[idx[fast]] < values[fast]]
+        else:
+            todo = np.flatnonzero(padded[idx] < values)
+        while todo.size:
+            idx[todo] += 1
+            todo = todo[padded[idx[todo]] < values[todo]]
+        located: np.ndarray = idx
+        return located
 
 
 def benjamini_hochberg(p_values: list[float]) -> list[float]:
-    if not p_values:
-        return []
-    return [float(p) for p in sps.false_discovery_control(np.asarray(p_values, dtype="float64"), method="bh")]
+    """Benjamini-Hochberg adjusted p-values: `scipy.stats.false_discovery_control(method="bh")`'s
+    arithmetic, step for step, without importing scipy.stats."""
+    ps = np.asarray(p_values, dtype="float64")
+    if ps.size <= 1:
+        return [float(p) for p in ps]
+    order = np.argsort(ps)
+    ranked = ps[order] * (ps.size / np.arange(1, ps.size + 1, dtype="float64"))
+    np.minimum.accumulate(ranked[::-1], out=ranked[::-1])
+    adjusted = np.empty_like(ranked)
+    adjusted[order] = ranked
+    return [float(p) for p in np.clip(adjusted, 0.0, 1.0)]
 
 
 def finite(value: float, cap: float = 1e12) -> float:

@@ -13,8 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from mlops.config import ModelConfig, TimeoutsConfig
 from mlops.data.sources import Source, Window, open_source
@@ -26,9 +25,13 @@ from mlops.jobs.selection import monitoring_experiment as monitoring_experiment
 from mlops.jobs.selection import select_models as select_models
 from mlops.logs import log_fields
 from mlops.tracking import RunInfo, Tracking
-from mlops.training.dataset import Encoding, Split
-from mlops.training.pyfunc_model import BOOSTER_FILE, LabelledBooster
-from mlops.training.window import TrainingRows, TrainingWindow, read_window, split_window, temporary_spill_dir
+
+if TYPE_CHECKING:  # imported where used: pandas, XGBoost and the logged model's MLflow entry point
+    import pandas as pd
+
+    from mlops.training.dataset import Encoding, Split
+    from mlops.training.pyfunc_model import LabelledBooster
+    from mlops.training.window import TrainingRows, TrainingWindow
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +93,8 @@ def load_training_data(model: ModelConfig, as_of: datetime, timeouts: TimeoutsCo
     """The training window at `as_of`, prepared and split: what retrain trains and gates on,
     and the holdout a manual promotion is judged on. Read once as record batches; a window
     larger than `training.memory_budget_mb` is spilled to a temporary folder removed on exit."""
+    from mlops.training.window import read_window, split_window, temporary_spill_dir
+
     source = open_source(model.source, timeouts)
     window = Window.ending(as_of, model.training.window_days)
     where = f" in window {window.describe()}" if model.source.timestamp_column else ""
@@ -102,6 +107,8 @@ def load_training_data(model: ModelConfig, as_of: datetime, timeouts: TimeoutsCo
 
 def load_version(tracking: Tracking, name: str, version: str) -> LabelledBooster:
     """A registered version as the booster mlops logged (native format, never unpickled)."""
+    from mlops.training.pyfunc_model import BOOSTER_FILE, LabelledBooster
+
     with tempfile.TemporaryDirectory(prefix="mlops-model-") as tmp:
         folder = tracking.download_version(name, version, Path(tmp))
         booster = folder / "artifacts" / "booster"

@@ -9,21 +9,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
 from mlops.config import Config, ModelConfig
-from mlops.data.sources import Window, open_source
+from mlops.data.sources import BATCH_ROWS, Window, open_source
 from mlops.drift.check import DriftReport, check_profile_version, decide
 from mlops.drift.performance import PerformanceEstimate, estimate
-from mlops.drift.profile import prediction_scores
+from mlops.drift.window import WindowSummary, fold
 from mlops.errors import RegistryError
 from mlops.jobs.common import load_version, tracked_run
 from mlops.jobs.selection import monitoring_experiment
 from mlops.report.html import render
 from mlops.tracking import PRODUCTION, Tracking, now_iso
-from mlops.training.model import score
-from mlops.training.pyfunc_model import LabelledBooster
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +51,8 @@ class DriftResult:
     triggered: str | None = None
     trigger_error: Exception | None = None  # the drift result stands; the failed trigger is reported beside it
     backfill: bool = False  # older than the newest check: the version's status and the gauges were left alone
+    window_rows: int = 0  # rows read from the window, training rows included (for a volume check)
+    newest_row: datetime | None = None  # the window's newest timestamp (for a freshness check); None without one
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -76,7 +73,7 @@ class DriftResult:
 
 def drift_check(
     config: Config, model: ModelConfig, as_of: datetime, trigger: str = "none", tracking: Tracking | None = None,
-    inline_retrain: InlineRetrain | None = None,
+    inline_retrain: InlineRetrain | None = None, batch_rows: int = BATCH_ROWS,
 ) -> DriftResult | NoProduction:
     tracking = tracking or Tracking(config.tracking)
     production = tracking.alias(model.name, PRODUCTION)
@@ -93,22 +90,17 @@ def drift_check(
 
     source = open_source(model.source, config.timeouts)
     window = Window.ending(as_of, model.drift.current_window_days)
-    frame = source.load(window, allow_empty=True).to_pandas()
-    frame, findings = _without_training_rows(frame, model, _trained_until(training_run.tags))
     ignore = {model.target, *model.source.id_columns, *([model.source.timestamp_column] if model.source.timestamp_column else [])}
-
-    scores: np.ndarray | None = None
-    performance: PerformanceEstimate | None = None
-    # A missing feature column is reported by decide(); only a scorable window loads the model.
-    if len(frame) >= model.drift.min_rows and all(name in frame.columns for name in profile["features"]):
-        champion = load_version(tracking, model.name, version)
-        proba = champion.predict_proba(frame)
-        scores = prediction_scores(proba)
-        performance, labels_found = _performance(champion, frame, proba, model.target, model.drift.confidence)
-        findings.extend(labels_found)
-    report = decide(frame, profile, model.drift, model.promotion, ignore, scores, performance,
+    # The window is folded batch by batch and each batch scored once; the model is loaded only for
+    # a window with the feature columns and drift.min_rows rows (a missing column is decide()'s error).
+    summary = WindowSummary(profile, timestamp_column=model.source.timestamp_column,
+                            trained_until=_trained_until(training_run.tags), target=model.target)
+    champion = fold(source.batches(window, batch_rows), summary, lambda: load_version(tracking, model.name, version),
+                    model.drift.min_rows)
+    performance = _performance(summary, len(champion.classes), model.drift.confidence) if champion is not None else None
+    report = decide(summary, profile, model.drift, model.promotion, ignore, performance,
                     {k: v for k, v in baseline_metrics.items() if performance is not None and k in performance.values})
-    report.quality.extend(findings)
+    report.quality.extend(summary.findings())
     # A backfill (an as-of older than the newest check) must not overwrite the live status.
     backfill = _older_than_newest_check(as_of, production.tags.get("last_drift_as_of", ""))
 
@@ -140,7 +132,8 @@ def drift_check(
             triggered = f"{trigger} retrain failed: {type(exc).__name__}: {exc}"
         tracking.set_run_tags(run.run_id, {"triggered": (triggered or "already triggered today")[:5000]})
     log.info("%s v%s: %s; %s", model.name, version, report.outcome, "; ".join(report.reasons) or "no reasons")
-    return DriftResult(model.name, version, report, run.run_id, triggered, trigger_error, backfill)
+    return DriftResult(model.name, version, report, run.run_id, triggered, trigger_error, backfill, summary.read_rows,
+                       None if summary.newest is None else summary.newest.to_pydatetime())
 
 
 def _older_than_newest_check(as_of: datetime, newest: str) -> bool:
@@ -159,42 +152,13 @@ def _trained_until(tags: dict[str, str]) -> str:
     return tags.get("data.window_end", "")
 
 
-def _without_training_rows(frame: pd.DataFrame, model: ModelConfig, training_end: str) -> tuple[pd.DataFrame, list[str]]:
-    """Rows the production model was trained on bias the comparison towards "no drift": leave out
-    rows before `training_end` when a timestamp tells them apart, otherwise say that the window
-    may hold them."""
-    ts = model.source.timestamp_column
-    if not ts or ts not in frame.columns:
-        return frame, ["window may include the production model's training rows: without source.timestamp_column "
-                       "they cannot be told apart"]
-    if not training_end or frame.empty:
-        return frame, []
-    stamps = pd.to_datetime(frame[ts], utc=True)
-    seen = (stamps < pd.Timestamp(training_end)).to_numpy()
-    if not seen.any():
-        return frame, []
-    kept = frame.loc[~seen].reset_index(drop=True)
-    return kept, [f"left out {int(seen.sum())} window rows from before {training_end}, the production model's training data"]
+def _performance(summary: WindowSummary, n_classes: int, confidence: float) -> PerformanceEstimate | None:
+    labelled = summary.labelled()
+    if labelled is None:
+        return None
+    from mlops.training.model import score  # scikit-learn's metrics: only for a window with labels
 
-
-def _performance(model: LabelledBooster, frame: pd.DataFrame, proba: np.ndarray, target: str,
-                 confidence: float) -> tuple[PerformanceEstimate | None, list[str]]:
-    if target not in frame.columns:
-        return None, []
-    labelled = frame[target].notna().to_numpy()
-    if not labelled.any():
-        return None, []
-    index = {c: i for i, c in enumerate(model.classes)}
-    codes = frame.loc[labelled, target].map(index).fillna(-1).to_numpy(dtype=np.int64)
-    known = codes >= 0
-    findings = []
-    if not known.all():
-        findings.append(f"{target}: {int((~known).sum())} labelled rows hold classes the model never saw")
-    if not known.any():
-        return None, findings
-    n_classes = len(model.classes)
-    return estimate(proba[labelled][known], codes[known].astype(np.int64),
-                    lambda p, y: score(p, y, n_classes), confidence), findings
+    return estimate(*labelled, lambda p, y: score(p, y, n_classes), confidence)
 
 
 def _metrics(report: DriftReport) -> dict[str, float]:

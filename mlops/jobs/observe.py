@@ -3,11 +3,15 @@ webhook notices (see mlops.notify)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mlops.jobs.drift_check import DriftResult, NoProduction
-from mlops.jobs.predict import PredictResult
-from mlops.jobs.retrain import RetrainResult
 from mlops.metrics import JobMetrics
 from mlops.notify import Notice
+
+if TYPE_CHECKING:  # types only: importing the other jobs would load XGBoost and MLflow's model code into drift-check
+    from mlops.jobs.predict import PredictResult
+    from mlops.jobs.retrain import RetrainResult
 
 
 def retrain_metrics(metrics: JobMetrics, result: RetrainResult) -> None:

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from mlops.config import DriftConfig
-from mlops.drift.categorical import categorical_drift, jensen_shannon, pooled_chi_square
+from mlops.drift.categorical import CategoryCounts, jensen_shannon, pooled_chi_square
+from mlops.drift.categorical import categorical_drift as categorical_of_counts
 from mlops.drift.profile import categorical_summary
+from mlops.drift.stats import FeatureDrift
+
+
+def categorical_drift(name: str, profile: dict, values: Any) -> FeatureDrift:
+    """The window as one batch of values."""
+    return categorical_of_counts(name, profile, CategoryCounts.of(values))
 
 RULE = DriftConfig()
 LEVELS = np.array([f"c{i:02d}" for i in range(40)])

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from mlops.config import DriftConfig, PromotionConfig
-from mlops.drift.check import decide
+from mlops.drift.check import DriftReport
+from mlops.drift.check import decide as decide_summary
 from mlops.drift.performance import estimate
 from mlops.drift.profile import PROFILE_VERSION, build_profile
+from mlops.drift.window import WindowSummary
 from mlops.errors import DataError
+
+
+def decide(frame: pd.DataFrame, profile: dict, drift: DriftConfig, promotion: PromotionConfig, ignore: set[str],
+           scores: np.ndarray | None = None, performance: Any = None, baseline_performance: Any = None) -> DriftReport:
+    """The window as one frame."""
+    return decide_summary(WindowSummary.of_frame(profile, frame, scores), profile, drift, promotion, ignore, performance,
+                          baseline_performance)
 
 FEATURES = [{"name": "x", "kind": "numeric"}, {"name": "n", "kind": "numeric"}, {"name": "c", "kind": "categorical"}]
 

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 import numpy as np
 import pytest
 from scipy import stats
 
 from mlops.config import DriftConfig
-from mlops.drift.numeric import numeric_drift
+from mlops.drift.numeric import NumericCounts, support_of
+from mlops.drift.numeric import numeric_drift as numeric_of_counts
 from mlops.drift.profile import numeric_summary
+from mlops.drift.stats import FeatureDrift
+
+
+def numeric_drift(name: str, profile: dict, values: Any) -> FeatureDrift:
+    """The window as one batch of values."""
+    return numeric_of_counts(name, profile, NumericCounts.of(support_of(profile), np.asarray(values, dtype="float64")))
 
 RULE = DriftConfig()
 

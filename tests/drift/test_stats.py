@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -10,11 +11,32 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from mlops.config import DriftConfig, PromotionConfig
-from mlops.drift.categorical import categorical_drift
-from mlops.drift.check import decide
-from mlops.drift.numeric import numeric_drift
+from mlops.drift.categorical import CategoryCounts
+from mlops.drift.categorical import categorical_drift as categorical_of_counts
+from mlops.drift.check import DriftReport
+from mlops.drift.check import decide as decide_summary
+from mlops.drift.numeric import NumericCounts, support_of
+from mlops.drift.numeric import numeric_drift as numeric_of_counts
 from mlops.drift.profile import PROFILE_VERSION, SKETCH_POINTS, categorical_summary, numeric_summary
-from mlops.drift.stats import benjamini_hochberg, psi
+from mlops.drift.stats import FeatureDrift, benjamini_hochberg, psi
+from mlops.drift.window import WindowSummary
+
+
+def decide(frame: pd.DataFrame, profile: dict, drift: DriftConfig, promotion: PromotionConfig, ignore: set[str],
+           scores: np.ndarray | None = None, performance: Any = None, baseline_performance: Any = None) -> DriftReport:
+    """The window as one frame."""
+    return decide_summary(WindowSummary.of_frame(profile, frame, scores), profile, drift, promotion, ignore, performance,
+                          baseline_performance)
+
+
+def categorical_drift(name: str, profile: dict, values: Any) -> FeatureDrift:
+    """The window as one batch of values."""
+    return categorical_of_counts(name, profile, CategoryCounts.of(values))
+
+
+def numeric_drift(name: str, profile: dict, values: Any) -> FeatureDrift:
+    """The window as one batch of values."""
+    return numeric_of_counts(name, profile, NumericCounts.of(support_of(profile), np.asarray(values, dtype="float64")))
 
 STEP = 1 / SKETCH_POINTS
 
@@ -123,7 +145,11 @@ def test_benjamini_hochberg() -> None:
     adjusted = benjamini_hochberg([0.01, 0.04, 0.03, 0.5])
     # sorted p: 0.01, 0.03, 0.04, 0.5 -> p*m/rank: 0.04, 0.06, 0.0533, 0.5 -> running minimum from the top: 0.04, 0.0533, 0.0533
     assert adjusted == pytest.approx([0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, 0.5], rel=1e-9)
-    assert benjamini_hochberg([]) == []
+    assert benjamini_hochberg([]) == [] and benjamini_hochberg([0.2]) == [0.2]
+    # Step for step scipy's arithmetic (written out so that a job does not import scipy.stats for it).
+    rng = np.random.default_rng(11)
+    for ps in (rng.random(30), rng.random(200) ** 6, np.repeat(rng.random(5), 4), np.array([0.0, 1.0, 1.0, 0.0])):
+        assert benjamini_hochberg(list(ps)) == stats.false_discovery_control(ps, method="bh").tolist()
 
 
 @pytest.fixture(scope="module")

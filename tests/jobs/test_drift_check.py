@@ -54,6 +54,32 @@ def test_training_rows_are_left_out_of_the_window(trained: dict[str, Any]) -> No
     assert fresh.report.rows > 2500 and not any("left out" in q for q in fresh.report.quality)
 
 
+def test_many_small_batches_report_what_one_batch_does(trained: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlops.training.pyfunc_model import LabelledBooster
+
+    scored: list[int] = []
+    predict_proba = LabelledBooster.predict_proba
+
+    def counted(self: LabelledBooster, data: Any) -> Any:  # a spy: the real scoring, its rows counted
+        scored.append(len(data))
+        return predict_proba(self, data)
+
+    monkeypatch.setattr(LabelledBooster, "predict_proba", counted)
+    config = trained["config"]
+    as_of = TRAINED_AT - timedelta(days=20)  # training rows to leave out, labels, a calm week
+    whole = drift_check(config, config.models[0], as_of)
+    assert len(scored) == 1 and scored[0] == whole.report.rows  # the window is scored once
+    scored.clear()
+    parts = drift_check(config, config.models[0], as_of, batch_rows=37)
+    assert len(scored) > 10 and sum(scored) == parts.report.rows == whole.report.rows
+    assert parts.report.performance is not None and parts.report.performance.rows > 200
+    one, many = whole.report.to_dict(histograms=True), parts.report.to_dict(histograms=True)
+    assert json.dumps(many, sort_keys=True) == json.dumps(one, sort_keys=True)
+    assert parts.window_rows == whole.window_rows > whole.report.rows  # read rows include the training rows left out
+    assert parts.newest_row == whole.newest_row and whole.newest_row is not None
+    assert as_of - timedelta(days=1) < whole.newest_row < as_of
+
+
 def test_drifted_window_needs_retrain_and_reports_it(trained: dict[str, Any]) -> None:
     config, client = trained["config"], trained["client"]
     result = drift_check(config, config.models[0], END)

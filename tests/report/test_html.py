@@ -1,12 +1,23 @@
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
 from mlops.config import DriftConfig, PromotionConfig
-from mlops.drift.check import decide
+from mlops.drift.check import DriftReport
+from mlops.drift.check import decide as decide_summary
 from mlops.drift.profile import PROFILE_VERSION, categorical_summary, numeric_summary
+from mlops.drift.window import WindowSummary
 from mlops.report.html import render
+
+
+def decide(frame: pd.DataFrame, profile: dict, drift: DriftConfig, promotion: PromotionConfig, ignore: set[str],
+           scores: np.ndarray | None = None, performance: Any = None, baseline_performance: Any = None) -> DriftReport:
+    """The window as one frame."""
+    return decide_summary(WindowSummary.of_frame(profile, frame, scores), profile, drift, promotion, ignore, performance,
+                          baseline_performance)
 
 
 def test_hundred_feature_report_is_small_and_self_contained() -> None:
