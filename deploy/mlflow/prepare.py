@@ -18,6 +18,7 @@ PGPASSWORD works too), MLFLOW_AUTH_ADMIN_USERNAME, MLFLOW_AUTH_ADMIN_PASSWORD_FI
 MLFLOW_JOBS_USERNAME, MLFLOW_JOBS_PASSWORD_FILE. Exit 2 with one line on a bad setting; no
 secret is ever printed."""
 
+# ruff: noqa: T201 - a start-up script reports on stdout/stderr
 from __future__ import annotations
 
 import os
@@ -26,7 +27,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from settings import AUTH_SCHEMA, SettingError, auth_database_uri, backend_store_uri, secret  # noqa: E402
+from settings import AUTH_SCHEMA, SettingError, auth_database_uri, backend_store_uri, secret
 
 LOCK = 7310  # the advisory lock every replica's preparation takes in turn
 
@@ -45,7 +46,7 @@ def prepare() -> None:
         raise SettingError("MLFLOW_JOBS_USERNAME must differ from the admin's name")
     with psycopg2.connect(uri) as conn, conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_lock(%s)", (LOCK,))
-        upgrade = subprocess.run(["mlflow", "db", "upgrade", uri], check=False)
+        upgrade = subprocess.run(["mlflow", "db", "upgrade", uri], check=False)  # noqa: S603, S607 - the image's mlflow
         if upgrade.returncode:
             sys.exit(upgrade.returncode)
         cur.execute(f"CREATE SCHEMA IF NOT EXISTS {AUTH_SCHEMA}")

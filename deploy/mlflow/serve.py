@@ -13,6 +13,7 @@ Settings (environment): BACKEND_STORE_URI or BACKEND_STORE_URI_FILE, MLFLOW_AUTH
 MLFLOW_FLASK_SERVER_SECRET_KEY or ..._FILE (CSRF: the same in every replica),
 MLFLOW_AUTH_DEFAULT_PERMISSION (READ). Exit 2 with one line on a bad setting."""
 
+# ruff: noqa: T201 - a start-up script reports on stdout/stderr
 from __future__ import annotations
 
 import os
@@ -21,7 +22,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from settings import SettingError, auth_database_uri, backend_store_uri, secret  # noqa: E402
+from settings import SettingError, auth_database_uri, backend_store_uri, secret
 
 
 def ini(auth_uri: str) -> str:

@@ -140,7 +140,8 @@ def test_mlflow_server_settings(rendered: dict[str, Path], overlay: str) -> None
     [server], [prepare] = pod["containers"], pod["initContainers"]
     env = {e["name"]: e.get("value") for e in server["env"]}
     assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
-    assert prepare["command"] == ["python", "/opt/mlops/mlflow/prepare.py"] and server["command"] == ["python", "/opt/mlops/mlflow/serve.py"]
+    assert prepare["command"] == ["python", "/opt/mlops/mlflow/prepare.py"]
+    assert server["command"] == ["python", "/opt/mlops/mlflow/serve.py"]
     assert "pg_advisory_lock" in (ROOT / "deploy" / "mlflow" / "prepare.py").read_text()
     assert env["BACKEND_STORE_URI_FILE"].startswith("/etc/mlops/secrets/") and env["MLFLOW_FLASK_SERVER_SECRET_KEY_FILE"]
     assert server["args"][server["args"].index("--allowed-hosts") + 1] == "mlflow,mlflow:*,mlflow.*"
