@@ -8,7 +8,9 @@ from __future__ import annotations
 import base64
 import json
 import re
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -32,7 +34,11 @@ def basic(user: str, password: str) -> dict[str, str]:
 def compose(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compose]:
     emulator_ready()
     state = tmp_path_factory.mktemp("compose")
-    env = {**env_file(ROOT / ".env.example"), "POSTGRES_PASSWORD": HOSTILE_PASSWORD, "MLFLOW_JOBS_PASSWORD": JOBS_PASSWORD}
+    # The operator's secret files: the examples, with a hostile jobs password.
+    secrets = state / "secrets"
+    shutil.copytree(ROOT / "deploy" / "compose" / "secrets.example", secrets)
+    (secrets / "mlflow-jobs-password").write_text(JOBS_PASSWORD + "\n")
+    env = {**env_file(ROOT / ".env.example"), "POSTGRES_PASSWORD": HOSTILE_PASSWORD, "MLOPS_SECRETS_DIR": str(secrets)}
     emulator = Emulator(state, hosts=sorted(load(ROOT / "docker-compose.mlflow.yml", env)))
     try:
         yield Compose(ROOT / "docker-compose.mlflow.yml", env, emulator, state)
@@ -41,7 +47,8 @@ def compose(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compose]:
 
 
 def admin(compose: Compose) -> dict[str, str]:
-    return basic(compose.env["MLFLOW_ADMIN_USERNAME"], compose.env["MLFLOW_ADMIN_PASSWORD"])
+    password = (Path(compose.env["MLOPS_SECRETS_DIR"]) / "mlflow-admin-password").read_text().strip()
+    return basic(compose.env["MLFLOW_ADMIN_USERNAME"], password)
 
 
 def test_services_start_in_order_and_mlflow_answers(compose: Compose) -> None:
@@ -133,7 +140,9 @@ def test_mlflow_prepare_reruns_and_a_wrong_jobs_password_is_exit_2(compose: Comp
     assert again.returncode == 0 and "created MLflow" not in again.output, again.output[-3000:]
     predict = compose.container("predict")
     wrong = "wrong-jobs-password-1234"
-    predict.mounts = [{**m, "content": wrong} if m["target"] == "/run/secrets/mlflow-jobs-password" else m for m in predict.mounts]
+    wrong_file = compose.state / "wrong-jobs-password"
+    wrong_file.write_text(wrong + "\n")
+    predict.mounts = [{**m, "source": str(wrong_file)} if m["target"] == "/run/secrets/mlflow-jobs-password" else m for m in predict.mounts]
     finished = compose.emulator.run(predict, 300)
     assert finished.returncode == 2, finished.output[-3000:]
     assert wrong not in finished.output and JOBS_PASSWORD not in finished.output

@@ -75,8 +75,10 @@ def test_compose_file_matches_the_compose_spec() -> None:
         assert {"mlflow-jobs-password", "mlops-webhook-url"} <= set(service["secrets"])
         assert service["environment"]["MLFLOW_TRACKING_PASSWORD_FILE"] == "/run/secrets/mlflow-jobs-password"
         assert service["environment"]["MLOPS_WEBHOOK_URL_FILE"] == "/run/secrets/mlops-webhook-url"
+    # File secrets: compose bind-mounts them; one from `environment:` is copied in, which a read-only root refuses.
     for name in ("mlflow-admin-password", "mlflow-jobs-password", "mlflow-flask-secret-key", "mlops-webhook-url"):
-        assert set(document["secrets"][name]) == {"environment"}
+        assert set(document["secrets"][name]) == {"file"}
+        assert (ROOT / "deploy" / "compose" / "secrets.example" / name).is_file()
 
 
 def test_cronjobs_follow_the_contract(rendered: dict[str, Path]) -> None:

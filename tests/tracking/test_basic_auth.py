@@ -16,6 +16,7 @@ import pytest
 from mlops.config import TrackingConfig
 from mlops.errors import RegistryError
 from mlops.tracking import Tracking
+
 from services import free_port, wait_until_up
 
 ADMIN, ADMIN_PASSWORD = "admin", "admin-password-123"

@@ -1,6 +1,6 @@
 """A compose file as the emulator's containers: interpolation from an env file (plus overrides, as
-the shell environment overrides .env), services resolved to Containers (their `secrets` as files
-under /run/secrets, from the top-level secret's `environment` or `file`), `up` in depends_on
+the shell environment overrides .env), services resolved to Containers (their `secrets` as the
+top-level secret's `file` bind-mounted read-only under /run/secrets, as compose does), `up` in depends_on
 order with healthchecks, and `run` for the one-shot jobs (`docker compose run --rm`)."""
 
 from __future__ import annotations
@@ -90,12 +90,12 @@ class Compose:
         for entry in service.get("secrets", []):
             source = entry if isinstance(entry, str) else entry["source"]
             target = source if isinstance(entry, str) else entry.get("target", source)
+            target = target if target.startswith("/") else f"/run/secrets/{target}"
             definition = self.secrets[source]
-            if "environment" in definition:  # compose reads it from its own environment (.env included)
-                content = self.env.get(definition["environment"], "")
-            else:
-                content = (self.directory / definition["file"]).read_text()
-            mounts.append({"kind": "file", "target": target if target.startswith("/") else f"/run/secrets/{target}", "content": content})
+            if "file" not in definition:  # `environment:` secrets are copied into the container: a read-only root refuses
+                raise ValueError(f"secret {source}: only `file:` secrets are emulated (bind-mounted read-only)")
+            host = (self.directory / definition["file"]).resolve()
+            mounts.append({"kind": "bind", "target": target, "source": str(host), "readonly": True})
         uid, gid = image.uid, image.gid
         if "user" in service:
             user, _, group = str(service["user"]).partition(":")
