@@ -17,6 +17,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     MLOPS_GIT_SHA=${MLOPS_GIT_SHA} \
     HOME=/tmp
 COPY --from=build /wheels /wheels
+# The MLflow server's start-up (schema migrations, basic-auth users, the auth ini): deploy/mlflow/.
+COPY deploy/mlflow/ /opt/mlops/mlflow/
 RUN pip install --no-cache-dir --no-index --find-links=/wheels /wheels/*.whl \
     && rm -rf /wheels \
     && groupadd --gid 10001 mlops \

@@ -235,7 +235,22 @@ class Tracking:
             except MlflowException as exc:
                 if error_code(exc) in NOT_FOUND_CODES or error_code(exc) == "INVALID_PARAMETER_VALUE":
                     return None
+                # MLflow's basic-auth denies (403) any non-admin an alias of a model that does not
+                # exist, so names cannot be probed; the model's own lookup still says 404.
+                if error_code(exc) == "PERMISSION_DENIED" and not self._model_exists(name):
+                    return None
                 raise
+
+    def _model_exists(self, name: str) -> bool:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.get_registered_model(name)
+        except MlflowException as exc:
+            if error_code(exc) in NOT_FOUND_CODES:
+                return False
+            raise
+        return True
 
     def version(self, name: str, version: str) -> VersionInfo:
         from mlflow.exceptions import MlflowException

@@ -5,12 +5,17 @@ initContainer, then the server under its memory and CPU limits, probed as the ku
 then each CronJob's pod as its Job would start it. The Secret holds a password with `@`, `%`,
 `:` and `/`, percent-encoded in the URIs as the README says.
 
+MLflow runs with basic-auth: anonymous requests get 401, the CronJobs' pods run as the jobs' own
+user (created by the Deployment's prepare initContainer).
+
 Prod (its external PostgreSQL and S3 played by the dev services, through the Secret): two MLflow
-replicas' migration initContainers started together on a fresh schema, and the Indexed retrain's
+replicas' prepare initContainers started together on a fresh schema, and the Indexed retrain's
 pods, one per completion index, over a config of more models than a pod would hold."""
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import threading
 import time
@@ -51,6 +56,12 @@ def dev_secrets(tree: Path) -> None:
     text = (tree / "overlays" / "dev" / "secrets.env.example").read_text().replace("change-me-postgres@", f"{encoded}@")
     text = text.replace("postgres-password=change-me-postgres", f"postgres-password={PASSWORD}")
     (tree / "overlays" / "dev" / "secrets.env").write_text(text)
+
+
+def admin_auth(cluster: Cluster) -> dict[str, str]:
+    """The UI admin's Basic credential, from the Secret as an operator would read it."""
+    password = cluster._data("Secret", "mlops-secrets")["mlflow-admin-password"]
+    return {"Authorization": "Basic " + base64.b64encode(f"admin:{password}".encode()).decode()}
 
 
 def watch_liveness(dev: Dev, stop: threading.Event) -> None:
@@ -134,9 +145,11 @@ def test_readme_seed_step_then_each_cronjob_pod_exits_0_and_pushes(dev: Dev) -> 
     for job in ("mlops-retrain", "mlops-drift-check", "mlops-predict"):
         assert re.search(rf'mlops_job_last_success_timestamp_seconds{{[^}}]*job="{job}"[^}}]*model="churn"', metrics), job
     # The run key comes from the Job name the downward API gave the pod: 29,400,000 minutes.
-    key = ("from mlflow import MlflowClient; c = MlflowClient('http://mlflow:5000', 'http://mlflow:5000'); "
+    key = ("import os, sys; os.environ.update(MLFLOW_TRACKING_USERNAME='admin', MLFLOW_TRACKING_PASSWORD=sys.argv[1]); "
+           "from mlflow import MlflowClient; c = MlflowClient('http://mlflow:5000', 'http://mlflow:5000'); "
            "print(c.get_model_version_by_alias('churn', 'production').tags['run_key'])")
-    run_key = dev.cluster.emulator.exec(dev.mlflow, ["python", "-c", key], timeout=60)
+    admin_password = dev.cluster._data("Secret", "mlops-secrets")["mlflow-admin-password"]
+    run_key = dev.cluster.emulator.exec(dev.mlflow, ["python", "-c", key, admin_password], timeout=60)
     assert run_key.stdout.strip() == "retrain:scheduled:2025-11-24T16:00Z", run_key.stderr[-2000:]
 
 
@@ -151,7 +164,18 @@ def test_mlflow_stays_up_under_its_limits_with_probes_answering(dev: Dev) -> Non
     # A port-forward on another local port, the cluster FQDN and the Service name all reach the API.
     url = "http://127.0.0.1:5000/ajax-api/2.0/mlflow/experiments/search?max_results=1"
     for host in ("localhost:8080", "mlflow.mlops.svc.cluster.local:5000", "mlflow:5000"):
-        assert dev.cluster.emulator.fetch(url, {"Host": host})[0] == 200, host
+        assert dev.cluster.emulator.fetch(url, {"Host": host, **admin_auth(dev.cluster)})[0] == 200, host
+
+
+def test_mlflow_refuses_anonymous_alias_moves(dev: Dev) -> None:
+    """Basic-auth is on: moving @production without credentials is 401; the probes' /health is open."""
+    move = json.dumps({"name": "churn", "alias": "production", "version": "1"}).encode()
+    status, body = dev.cluster.emulator.fetch("http://mlflow:5000/api/2.0/mlflow/registered-models/alias",
+                                              {"Content-Type": "application/json"}, move)
+    assert status == 401, body[:300]
+    assert dev.cluster.emulator.fetch("http://mlflow:5000/health")[0] == 200
+    status, body = dev.cluster.emulator.fetch("http://mlflow:5000/api/2.0/mlflow/users/current", admin_auth(dev.cluster))
+    assert status == 200 and json.loads(body)["user"]["is_admin"] is True, body[:300]
 
 
 PROD_MODELS = ["churn", "churn-eu", "churn-us", "churn-apac"]
@@ -185,6 +209,8 @@ def test_prod_mlflow_replicas_migrate_a_fresh_schema_once(dev: Dev, prod: Cluste
                 for r in ("a1b2c", "d3e4f")]
     finished = [r.wait(240) for r in replicas]
     assert [f.returncode for f in finished] == [0, 0], [f.output[-2000:] for f in finished]
+    # The advisory lock lets one replica create the auth schema's users; the other finds them.
+    assert sum("created MLflow user 'mlops-jobs'" in f.output for f in finished) == 1, [f.output[-2000:] for f in finished]
 
 
 def test_prod_indexed_retrain_pods_each_run_their_shard(prod: Cluster) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -65,10 +66,19 @@ def test_compose_file_matches_the_compose_spec() -> None:
     document = yaml.safe_load((ROOT / "docker-compose.mlflow.yml").read_text())
     errors = list(jsonschema.Draft7Validator(schema).iter_errors(document))
     assert not errors, [f"{list(e.path)}: {e.message}" for e in errors]
-    assert {"postgres", "minio", "create-bucket", "mlflow", "pushgateway", "seed-demo-data", "retrain", "drift-check", "predict"} <= set(
-        document["services"])
+    assert {"postgres", "minio", "create-bucket", "mlflow-prepare", "mlflow", "pushgateway", "seed-demo-data", "retrain", "drift-check",
+            "predict"} <= set(document["services"])
     for job in ("seed-demo-data", "retrain", "drift-check", "predict"):
-        assert document["services"][job]["profiles"] == ["jobs"]
+        service = document["services"][job]
+        assert service["profiles"] == ["jobs"]
+        # The jobs' MLflow password and the webhook arrive as compose secrets (files), never as values.
+        assert {"mlflow-jobs-password", "mlops-webhook-url"} <= set(service["secrets"])
+        assert service["environment"]["MLFLOW_TRACKING_PASSWORD_FILE"] == "/run/secrets/mlflow-jobs-password"
+        assert service["environment"]["MLOPS_WEBHOOK_URL_FILE"] == "/run/secrets/mlops-webhook-url"
+    # File secrets: compose bind-mounts them; one from `environment:` is copied in, which a read-only root refuses.
+    for name in ("mlflow-admin-password", "mlflow-jobs-password", "mlflow-flask-secret-key", "mlops-webhook-url"):
+        assert set(document["secrets"][name]) == {"file"}
+        assert (ROOT / "deploy" / "compose" / "secrets.example" / name).is_file()
 
 
 def test_cronjobs_follow_the_contract(rendered: dict[str, Path]) -> None:
@@ -92,6 +102,12 @@ def test_cronjobs_follow_the_contract(rendered: dict[str, Path]) -> None:
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
         assert not any("secretKeyRef" in str(e.get("valueFrom", "")) for e in container["env"])
         assert {"name": "MLOPS_PUSHGATEWAY_URL", "value": "http://pushgateway:9091"} in container["env"]
+        # The jobs' own MLflow user, its password and the webhook as files of the Secret.
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["MLFLOW_TRACKING_USERNAME"] == "mlops-jobs" and "MLFLOW_TRACKING_PASSWORD" not in env
+        items = {i["key"]: f"/etc/mlops/secrets/{i['path']}" for v in pod["volumes"] if "secret" in v for i in v["secret"]["items"]}
+        assert env["MLFLOW_TRACKING_PASSWORD_FILE"] == items["mlflow-jobs-password"]
+        assert env["MLOPS_WEBHOOK_URL_FILE"] == items["webhook-url"]
         assert container["imagePullPolicy"] == "IfNotPresent"  # mlops:dev is loaded into the cluster, never pulled
     tokens = {o["metadata"]["name"]: o.get("automountServiceAccountToken") for o in docs if o["kind"] == "ServiceAccount"}
     assert tokens == {"mlflow": False, "retrain": True, "predict": False, "drift-check": True}
@@ -118,17 +134,29 @@ def test_cronjobs_follow_the_contract(rendered: dict[str, Path]) -> None:
 
 @pytest.mark.parametrize("overlay", ["dev", "prod"])
 def test_mlflow_server_settings(rendered: dict[str, Path], overlay: str) -> None:
-    """Job execution off (else ~2 GiB against the limit), the migration in a guarded initContainer
-    (not by every replica's server command), --allowed-hosts keeping MLflow's defaults."""
-    from mlflow.server.security_utils import get_default_allowed_hosts
-
+    """Job execution off (else ~2 GiB against the limit), the migrations and users in a guarded
+    initContainer (not by every replica's server command), basic-auth on with its secrets as
+    files (the users' passwords in the initContainer only), --allowed-hosts keeping MLflow's defaults."""
     deployment = next(o for o in objects(rendered[overlay]) if o["kind"] == "Deployment" and o["metadata"]["name"] == "mlflow")
     pod = deployment["spec"]["template"]["spec"]
-    [server], [upgrade] = pod["containers"], pod["initContainers"]
-    assert {"name": "MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "value": "false"} in server["env"]
-    assert "db upgrade" not in server["args"][0] and "pg_advisory_lock" in upgrade["args"][0]
-    assert "get_default_allowed_hosts" in server["args"][0] and "mlflow.*" in server["args"][0]
-    assert get_default_allowed_hosts()  # the function the command calls still exists
+    [server], [prepare] = pod["containers"], pod["initContainers"]
+    env = {e["name"]: e.get("value") for e in server["env"]}
+    assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+    assert prepare["command"] == ["python", "/opt/mlops/mlflow/prepare.py"]
+    assert server["command"] == ["python", "/opt/mlops/mlflow/serve.py"]
+    assert "pg_advisory_lock" in (ROOT / "deploy" / "mlflow" / "prepare.py").read_text()
+    assert env["BACKEND_STORE_URI_FILE"].startswith("/etc/mlops/secrets/") and env["MLFLOW_FLASK_SERVER_SECRET_KEY_FILE"]
+    assert server["args"][server["args"].index("--allowed-hosts") + 1] == "mlflow,mlflow:*,mlflow.*"
+    assert not any("password" in str(m) for m in server["volumeMounts"]) and any(m["name"] == "auth" for m in prepare["volumeMounts"])
+    # serve.py adds the hosts to MLflow's defaults and turns the auth app on.
+    sys.path.insert(0, str(ROOT / "deploy" / "mlflow"))
+    try:
+        from serve import server_argv
+    finally:
+        sys.path.pop(0)
+    argv = server_argv(server["args"])
+    hosts = argv[argv.index("--allowed-hosts") + 1].split(",")
+    assert argv[:4] == ["mlflow", "server", "--app-name", "basic-auth"] and "localhost:*" in hosts and "mlflow.*" in hosts
 
 
 def test_dev_pushgateway_accepts_prometheus(rendered: dict[str, Path]) -> None:

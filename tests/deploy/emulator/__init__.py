@@ -58,18 +58,21 @@ class Image:
     uid: int = 0
     gid: int = 0
     nss_wrapper: bool = False  # the image gives an arbitrary UID a passwd entry (official postgres)
+    copied: tuple[tuple[str, str], ...] = ()  # (host path, image path) of the final stage's COPY lines
 
 
 PYTHON_PATHS = [sys.base_prefix, sys.prefix, str(ROOT)]
 
 
 def dockerfile_image(dockerfile: Path) -> Image:
-    """ENV, WORKDIR, USER, ENTRYPOINT and CMD of the Dockerfile's final stage (ARG defaults applied)."""
+    """ENV, WORKDIR, USER, ENTRYPOINT, CMD and COPY (from the build context, not --from another
+    stage) of the Dockerfile's final stage (ARG defaults applied)."""
     text = re.sub(r"\\\n", " ", dockerfile.read_text())
     stages = re.split(r"^FROM .*$", text, flags=re.M)
     args: dict[str, str] = {}
     env: dict[str, str] = {}
     image: dict[str, Any] = {"entrypoint": [], "cmd": [], "workdir": "/", "user": "0:0"}
+    copied: list[tuple[str, str]] = []
     for line in stages[-1].splitlines():
         keyword, _, rest = line.strip().partition(" ")
         if keyword == "ARG":
@@ -85,8 +88,11 @@ def dockerfile_image(dockerfile: Path) -> Image:
             image["workdir"] = rest.strip()
         elif keyword == "USER":
             image["user"] = rest.strip()
+        elif keyword == "COPY" and not rest.startswith("--from"):
+            source, target = rest.split()
+            copied.append((str(dockerfile.parent / source), target))
     uid, _, gid = image["user"].partition(":")
-    return Image(image["entrypoint"], image["cmd"], env, image["workdir"], int(uid), int(gid or uid))
+    return Image(image["entrypoint"], image["cmd"], env, image["workdir"], int(uid), int(gid or uid), copied=tuple(copied))
 
 
 def pg_bindir() -> str:
@@ -130,6 +136,9 @@ def container_for(image: Image, name: str, argv: list[str], env: dict[str, str],
     passwd = []
     if image.nss_wrapper and uid not in {u.pw_uid for u in pwd.getpwall()}:
         passwd.append(f"postgres:x:{uid}:{gid}:PostgreSQL:/var/lib/postgresql:/bin/sh")
+    # The image's own files (COPY) come first: the declared volumes are mounted over them.
+    baked = [{"kind": "bind", "target": target, "source": source, "readonly": True} for source, target in image.copied]
+    rest["mounts"] = [*baked, *rest.get("mounts", [])]
     return Container(name=name, argv=argv, env=env, uid=uid, gid=gid, passwd=passwd, traversable=PYTHON_PATHS, **rest)
 
 

@@ -1,6 +1,7 @@
 """A compose file as the emulator's containers: interpolation from an env file (plus overrides, as
-the shell environment overrides .env), services resolved to Containers, `up` in depends_on order
-with healthchecks, and `run` for the one-shot jobs (`docker compose run --rm`)."""
+the shell environment overrides .env), services resolved to Containers (their `secrets` as the
+top-level secret's `file` bind-mounted read-only under /run/secrets, as compose does), `up` in depends_on
+order with healthchecks, and `run` for the one-shot jobs (`docker compose run --rm`)."""
 
 from __future__ import annotations
 
@@ -46,15 +47,23 @@ def interpolate(value: Any, env: dict[str, str]) -> Any:
     return VARIABLE.sub(one, value)
 
 
+def document(path: Path, env: dict[str, str]) -> dict[str, Any]:
+    """The compose file after interpolation."""
+    loaded: dict[str, Any] = interpolate(yaml.safe_load(path.read_text()), env)
+    return loaded
+
+
 def load(path: Path, env: dict[str, str]) -> dict[str, dict[str, Any]]:
     """The compose file's services after interpolation."""
-    services: dict[str, dict[str, Any]] = interpolate(yaml.safe_load(path.read_text()), env)["services"]
+    services: dict[str, dict[str, Any]] = document(path, env)["services"]
     return services
 
 
 class Compose:
     def __init__(self, path: Path, env: dict[str, str], emulator: Emulator, state: Path) -> None:
-        self.services = load(path, env)
+        loaded = document(path, env)
+        self.services, self.secrets = loaded["services"], loaded.get("secrets", {})
+        self.env = env
         self.directory, self.emulator, self.state = path.parent, emulator, state
         self.running: dict[str, Running] = {}
 
@@ -78,6 +87,15 @@ class Compose:
                     mounts.append({"kind": "bind", "target": target, "source": str(host), "readonly": "ro" in options})
             else:
                 mounts.append({"kind": "dir", "target": target, "source": str(self.state / "volumes" / source)})
+        for entry in service.get("secrets", []):
+            source = entry if isinstance(entry, str) else entry["source"]
+            target = source if isinstance(entry, str) else entry.get("target", source)
+            target = target if target.startswith("/") else f"/run/secrets/{target}"
+            definition = self.secrets[source]
+            if "file" not in definition:  # `environment:` secrets are copied into the container: a read-only root refuses
+                raise ValueError(f"secret {source}: only `file:` secrets are emulated (bind-mounted read-only)")
+            host = (self.directory / definition["file"]).resolve()
+            mounts.append({"kind": "bind", "target": target, "source": str(host), "readonly": True})
         uid, gid = image.uid, image.gid
         if "user" in service:
             user, _, group = str(service["user"]).partition(":")

@@ -86,6 +86,12 @@ def main(spec_path: str) -> None:
         if kind == "file":  # a subPath item or a single-file bind mount
             write(target, mount["content"], 0o644)
             continue
+        if kind == "bind" and Path(mount["source"]).is_file():  # a host file, its owner and mode kept (compose secrets)
+            write(target, "", 0o644)
+            sh("mount", "--bind", mount["source"], str(target))
+            if mount.get("readonly"):
+                sh("mount", "-o", "remount,ro,bind", str(target))
+            continue
         target.mkdir(parents=True, exist_ok=True)
         if kind == "tmpfs":  # emptyDir, compose tmpfs
             sh("mount", "-t", "tmpfs", "-o", "mode=1777", "tmpfs", str(target))
