@@ -5,7 +5,6 @@ config's `training.engine` / `training.dask_scheduler` read."""
 from __future__ import annotations
 
 import subprocess
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -46,7 +45,7 @@ def test_component_adds_a_dask_cluster_in_the_namespace(rendered: list[dict]) ->
     assert {p["port"] for p in cluster["spec"]["scheduler"]["service"]["ports"]} == {8786, 8787}
 
 
-def test_retrain_is_wired_to_the_scheduler_and_the_others_are_not(rendered: list[dict], tmp_path: Path) -> None:
+def test_retrain_is_wired_to_the_scheduler_and_the_others_are_not(rendered: list[dict]) -> None:
     env = {e["name"]: e.get("value") for e in
            find(rendered, "CronJob", "retrain")["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["MLOPS_TRAINING_ENGINE"] == "dask"
@@ -62,18 +61,11 @@ def test_retrain_is_wired_to_the_scheduler_and_the_others_are_not(rendered: list
     ingress = find(rendered, "NetworkPolicy", "dask-from-retrain-and-itself")["spec"]["ingress"][0]["from"]
     assert {"app.kubernetes.io/name": "retrain"} in [p["podSelector"]["matchLabels"] for p in ingress]
 
-    # The config reads the engine and the address from that env, as the component documents.
-    text = textwrap.dedent("""
-        models:
-          - name: churn
-            source: {uri: churn.parquet}
-            target: churned
-            training:
-              engine: ${MLOPS_TRAINING_ENGINE:-local}
-              dask_scheduler: ${MLOPS_DASK_SCHEDULER_ADDRESS:-}
-    """)
-    path = tmp_path / "config.yaml"
-    path.write_text(text)
-    training = load_config(path, environ={k: v for k, v in env.items() if v}).models[0].training
-    assert (training.engine, training.dask_scheduler) == ("dask", "tcp://mlops-dask-scheduler:8786")
-    assert load_config(path, environ={}).models[0].training.engine == "local"  # without the component
+    # The base config (the ConfigMap's file, as shipped) reads the engine and the address from that env.
+    path = Path(__file__).resolve().parents[2] / "k8s" / "base" / "config.yaml"
+    services = {"MLFLOW_TRACKING_URI": "http://mlflow:5000", "DATABASE_URI": "postgresql://app@postgres/features"}
+    dask = {k: env[k] for k in ("MLOPS_TRAINING_ENGINE", "MLOPS_DASK_SCHEDULER_ADDRESS")}
+    for model in load_config(path, environ={**services, **dask}).models:
+        assert (model.training.engine, model.training.dask_scheduler) == ("dask", "tcp://mlops-dask-scheduler:8786")
+    for model in load_config(path, environ=services).models:  # without the component
+        assert (model.training.engine, model.training.dask_scheduler) == ("local", None)
