@@ -122,14 +122,19 @@ def test_cronjobs_follow_the_contract(rendered: dict[str, Path]) -> None:
     bindings = {o["metadata"]["name"]: {s["name"] for s in o["subjects"]} for o in docs if o["kind"] == "RoleBinding"}
     assert bindings["promotion-lock"] == {"retrain", "drift-check"}
     prod = {o["metadata"]["name"]: o for o in objects(rendered["prod"]) if o["kind"] == "CronJob"}
-    retrain = prod["retrain"]["spec"]["jobTemplate"]["spec"]
-    assert retrain["completionMode"] == "Indexed" and "backoffLimit" not in retrain
-    # A fixed shard count, the same in completions and in --shard I/N; exits 2, 3, 70 fail only their index.
-    shards = retrain["completions"]
-    assert retrain["template"]["spec"]["containers"][0]["args"] == ["retrain", "--shard", f"$(JOB_COMPLETION_INDEX)/{shards}"]
-    assert retrain["podFailurePolicy"]["rules"][0]["action"] == "FailIndex"
-    assert retrain["podFailurePolicy"]["rules"][0]["onExitCodes"]["values"] == [2, 3, 70]
-    assert "@sha256:" in retrain["template"]["spec"]["containers"][0]["image"]
+    # Every prod job fans out over a fixed shard count, the same in completions and in --shard I/N,
+    # with the base CronJob's other args kept; exits 2, 3, 70 fail only their index.
+    base_args = {"retrain": ["retrain"], "drift-check": ["drift-check", "--trigger-retrain", "k8s"], "predict": ["predict"]}
+    assert prod.keys() == base_args.keys()
+    for name, cronjob in prod.items():
+        job = cronjob["spec"]["jobTemplate"]["spec"]
+        assert job["completionMode"] == "Indexed" and "backoffLimit" not in job and job["backoffLimitPerIndex"] >= 1, name
+        shards, args = job["completions"], job["template"]["spec"]["containers"][0]["args"]
+        assert args[1:3] == ["--shard", f"$(JOB_COMPLETION_INDEX)/{shards}"], name
+        assert [args[0], *args[3:]] == base_args[name]
+        assert job["podFailurePolicy"]["rules"][0]["action"] == "FailIndex"
+        assert job["podFailurePolicy"]["rules"][0]["onExitCodes"]["values"] == [2, 3, 70]
+        assert "@sha256:" in job["template"]["spec"]["containers"][0]["image"]
 
 
 @pytest.mark.parametrize("overlay", ["dev", "prod"])
