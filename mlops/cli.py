@@ -25,6 +25,7 @@ from mlops.metrics import JobMetrics
 if TYPE_CHECKING:
     from mlops.notify import Notice
     from mlops.tracking import Tracking
+    from mlops.tracking.reader import Reader
 
 log = logging.getLogger("mlops")
 DATE = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"])
@@ -53,6 +54,14 @@ class State:
             configure_http(self.config.timeouts)
             self._tracking = Tracking(self.config.tracking)
         return self._tracking
+
+    @property
+    def reader(self) -> Reader:
+        """For the read-only views: MLflow's tables read directly where that is safe (no mlflow
+        import, see mlops.tracking.reader), else the one MLflow client."""
+        from mlops.tracking.reader import open_reader
+
+        return open_reader(self.config.tracking) or self.tracking
 
     def notify(self, notice: Notice | None) -> None:
         """Tell the webhook, if one is configured; never fails (mlops.notify)."""
@@ -300,7 +309,7 @@ def status(state: State, name: str | None, as_json: bool) -> None:
     """Production and previous versions, metrics, age, last drift result."""
     from mlops.jobs.views import status as run_status
 
-    entries = run_status(state.config, state.tracking, name)
+    entries = run_status(state.config, state.reader, name)
     if as_json:
         click.echo(json.dumps(entries, indent=2))
         return
@@ -378,8 +387,9 @@ def history(state: State, name: str, as_json: bool) -> None:
     from dataclasses import asdict
 
     from mlops.jobs.views import history as run_history
+    from mlops.promotion.card import row_checks
 
-    events = run_history(state.config, state.tracking, name)
+    events = run_history(state.config, state.reader, name)
     if as_json:
         for event in events:
             click.echo(json.dumps(asdict(event)))
@@ -389,14 +399,43 @@ def history(state: State, name: str, as_json: bool) -> None:
         return
     for event in events:
         click.echo(event.describe())
+        if event.gate:
+            click.echo(f"    {'metric':<9} {'candidate':>9} {'champion':>9} {'minimum':>9}  {'>= minimum':<10}  beats champion")
         for row in event.gate:
-            verdict = {True: "pass", False: "FAIL", None: ""}[row["passed"]]
-            click.echo(f"    {row['metric']:<9} candidate {_num(row['candidate'])}  champion {_num(row['champion'])}  "
-                       f"minimum {_num(row['minimum'])}  {verdict}")
+            cleared, beats = row_checks(row)
+            click.echo(f"    {row['metric']:<9} {_num(row['candidate']):>9} {_num(row['champion']):>9} {_num(row['minimum']):>9}  "
+                       f"{_check(cleared):<10}  {_check(beats)}")
+
+
+def _check(ok: bool | None) -> str:
+    return {True: "pass", False: "FAIL", None: "-"}[ok]
 
 
 def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
+
+
+@main.command("drift-history")
+@click.option("--model", "name", required=True, metavar="NAME")
+@click.option("--days", default=30, show_default=True, type=click.IntRange(min=1, max=3660), help="Checks of the last N days.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per check, oldest first.")
+@click.pass_obj
+def drift_history(state: State, name: str, days: int, as_json: bool) -> None:
+    """Per-feature effect sizes and verdicts of the daily drift checks, over time."""
+    from mlops.jobs.drift_history import drift_history as run_drift_history
+    from mlops.jobs.drift_history import table
+
+    points = run_drift_history(state.config, state.reader, name, days)
+    if as_json:
+        for point in points:
+            click.echo(json.dumps(point.as_dict()))
+        return
+    if not points:
+        click.echo(f"{name}: no drift check in the last {days} days")
+        return
+    click.echo(f"{name}: {len(points)} drift checks in the last {days} days, by the day checked (as-of)")
+    for line in table(points):
+        click.echo(line)
 
 
 @main.command()
@@ -409,7 +448,7 @@ def leaderboard(state: State, name: str, metric: str, limit: int, as_json: bool)
     """Training runs ranked by a holdout metric."""
     from mlops.jobs.views import leaderboard as run_leaderboard
 
-    rows = run_leaderboard(state.config, state.tracking, name, metric, limit)
+    rows = run_leaderboard(state.config, state.reader, name, metric, limit)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

@@ -19,6 +19,7 @@ from mlops.drift.performance import PerformanceEstimate, estimate
 from mlops.drift.profile import prediction_scores
 from mlops.errors import RegistryError
 from mlops.jobs.common import load_version, tracked_run
+from mlops.jobs.drift_history import TREND_CHECKS, recent_checks, trends
 from mlops.jobs.selection import monitoring_experiment
 from mlops.report.html import render
 from mlops.tracking import PRODUCTION, Tracking, now_iso
@@ -117,11 +118,13 @@ def drift_check(
     tags = {"mlops.job": "drift-check", "mlops.model": model.name, "model_version": version,
             "drift_outcome": report.outcome, "retrain_needed": str(report.retrain_needed).lower(),
             "data.source": source.uri, "data.window_start": window.start.isoformat() if window.start else "",
-            "data.window_end": window.end.isoformat(), "backfill": str(backfill).lower()}
+            "data.window_end": window.end.isoformat(), "backfill": str(backfill).lower(), "as_of": f"{as_of:%Y-%m-%d}"}
     with tracked_run(tracking, experiment_id, f"drift-check-{as_of:%Y%m%d}", tags) as run:
-        tracking.log_metrics(run.run_id, _metrics(report))
+        tracking.log_metrics(run.run_id, _metrics(report), at=as_of)  # charted by the day checked
         data = report.to_dict(histograms=True)
         data.update(model=model.name, version=version, as_of=as_of.isoformat(), window=window.describe())
+        data["trends"] = trends(recent_checks(tracking, experiment_id, as_of, TREND_CHECKS), f"{as_of:%Y-%m-%d}",
+                                {f.drift.name: f.drift.effect for f in report.features})
         tracking.log_dict(run.run_id, data, "drift_report.json")
         page = render(data, f"Drift check: {model.name} v{version}, {window.describe()}")
         tracking.log_text(run.run_id, page, "drift_report.html")
