@@ -47,7 +47,7 @@ def environment() -> dict[str, str]:
 
 def timed(argv: list[str], cwd: Path, env: dict[str, str], expect: int | None = None) -> float:
     started = time.perf_counter()
-    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)  # noqa: S603 - our own interpreter
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - started
     if expect is not None and done.returncode != expect:
         raise SystemExit(f"{' '.join(argv)} exited {done.returncode}, expected {expect}:\n{done.stderr[-2000:]}")

@@ -43,10 +43,11 @@ class CheckPoint:
 
 
 def drift_history(config: Config, reader: Reader, name: str, days: int, now: datetime | None = None) -> list[CheckPoint]:
-    """The model's drift checks whose as-of lies in the last `days` days, oldest first."""
+    """The model's drift checks whose as-of day lies in the last `days` days (today included), oldest first."""
     model = config.model(name)
     now = now or datetime.now(UTC)
-    since = now - timedelta(days=days)
+    first_day = (now - timedelta(days=days - 1)).date()  # --days 1: today's check only
+    since = datetime.combine(first_day, datetime.min.time(), UTC)
     experiment_id = reader.find_experiment_id(monitoring_experiment(config, model))
     if experiment_id is None:
         return []

@@ -96,7 +96,8 @@ def _sparkline(points: list[dict[str, Any]], floor: float | None, width: int = 1
              f"<title>{escape(title)}</title>"]
     if floor is not None:
         y = xy(0, floor)[1]
-        parts.append(f'<line x1="{pad}" y1="{y:.1f}" x2="{width - pad}" y2="{y:.1f}" stroke="#b00020" stroke-dasharray="3,2" stroke-width="1"/>')
+        parts.append(f'<line x1="{pad}" y1="{y:.1f}" x2="{width - pad}" y2="{y:.1f}" stroke="#b00020" '
+                     'stroke-dasharray="3,2" stroke-width="1"/>')
     parts.append('<polyline fill="none" stroke="#555" stroke-width="1.2" points="'
                  + " ".join(f"{x:.1f},{y:.1f}" for x, y in spots) + '"/>')
     for (x, y), p in zip(spots, points, strict=False):

@@ -17,7 +17,7 @@ import math
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from mlops.config import TrackingConfig
 from mlops.errors import ServiceUnavailable
@@ -66,7 +66,7 @@ class SqliteReader:
     def __init__(self, connection: sqlite3.Connection) -> None:
         self.db = connection
 
-    def _rows(self, sql: str, parameters: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    def _rows(self, sql: str, parameters: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         try:
             return self.db.execute(sql, parameters).fetchall()
         except sqlite3.OperationalError as exc:  # locked past the timeout, or the file went away
@@ -84,9 +84,9 @@ class SqliteReader:
         if not rows:
             return None
         run_id, source, description = rows[0]
-        tags = dict(self._rows("SELECT key, value FROM model_version_tags WHERE name = ? AND version = ?", (name, version)))
-        return VersionInfo(name, version, str(run_id) if run_id else None, str(source or ""),
-                           {str(k): str(v) for k, v in tags.items()}, str(description or ""))
+        tags = {str(k): str(v) for k, v in self._rows("SELECT key, value FROM model_version_tags WHERE name = ? AND version = ?",
+                                                      (name, version))}
+        return VersionInfo(name, version, str(run_id) if run_id else None, str(source or ""), tags, str(description or ""))
 
     def run(self, run_id: str) -> RunInfo:
         runs = self._runs("r.run_uuid = ?", (run_id,), "", 1)
@@ -134,5 +134,5 @@ class SqliteReader:
         metrics: dict[str, dict[str, float]] = {i: {} for i in ids}
         for run_id, key, value, is_nan in self._rows(
                 f"SELECT run_uuid, key, value, is_nan FROM latest_metrics WHERE run_uuid IN ({marks})", tuple(ids)):  # noqa: S608
-            metrics[str(run_id)][str(key)] = math.nan if is_nan else float(value)  # type: ignore[arg-type]
+            metrics[str(run_id)][str(key)] = math.nan if is_nan else float(value)
         return [RunInfo(str(r[0]), str(r[1]), str(r[2]), int(r[3] or 0), tags[str(r[0])], metrics[str(r[0])]) for r in found]
