@@ -281,6 +281,7 @@ def _describe_drift(summary: dict[str, Any]) -> str:
     lines = [f"{summary['model']} v{summary['version']}: {verdict} (drift share {summary['drift_share']:.0%}, run {summary['run_id']})"]
     lines += [f"  - {r}" for r in summary["reasons"]]
     lines += [f"  quality: {q}" for q in summary["quality"]]
+    lines += [f"  data: {f}" for f in (summary.get("freshness") or {}).get("findings", [])]
     if summary["triggered"]:
         lines.append(f"  triggered: {summary['triggered']}")
     return "\n".join(lines)

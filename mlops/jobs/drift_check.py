@@ -15,6 +15,7 @@ import pandas as pd
 from mlops.config import Config, ModelConfig
 from mlops.data.sources import Window, open_source
 from mlops.drift.check import DriftReport, check_profile_version, decide
+from mlops.drift.freshness import Freshness, assess, baseline_rate, time_span
 from mlops.drift.performance import PerformanceEstimate, estimate
 from mlops.drift.profile import prediction_scores
 from mlops.errors import RegistryError
@@ -57,6 +58,7 @@ class DriftResult:
     triggered: str | None = None
     trigger_error: Exception | None = None  # the drift result stands; the failed trigger is reported beside it
     backfill: bool = False  # older than the newest check: the version's status and the gauges were left alone
+    freshness: Freshness | None = None  # stale data and volume: findings, never a reason to retrain
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -72,6 +74,7 @@ class DriftResult:
             "triggered": self.triggered,
             "trigger_error": str(self.trigger_error) if self.trigger_error else None,
             "backfill": self.backfill,
+            "freshness": self.freshness.as_dict() if self.freshness else None,
         }
 
 
@@ -95,6 +98,11 @@ def drift_check(
     source = open_source(model.source, config.timeouts)
     window = Window.ending(as_of, model.drift.current_window_days)
     frame = source.load(window, allow_empty=True).to_pandas()
+    # Fed by the window as loaded (before training rows are left out): how much the source delivered.
+    ts = model.source.timestamp_column
+    newest = time_span(frame[ts])[1] if ts and ts in frame.columns else None
+    fresh = assess(newest, len(frame), model.drift.current_window_days, baseline_rate(training_run.metrics, training_run.tags),
+                   as_of, model.drift)
     frame, findings = _without_training_rows(frame, model, _trained_until(training_run.tags))
     ignore = {model.target, *model.source.id_columns, *([model.source.timestamp_column] if model.source.timestamp_column else [])}
 
@@ -118,11 +126,12 @@ def drift_check(
     tags = {"mlops.job": "drift-check", "mlops.model": model.name, "model_version": version,
             "drift_outcome": report.outcome, "retrain_needed": str(report.retrain_needed).lower(),
             "data.source": source.uri, "data.window_start": window.start.isoformat() if window.start else "",
-            "data.window_end": window.end.isoformat(), "backfill": str(backfill).lower(), "as_of": f"{as_of:%Y-%m-%d}"}
+            "data.window_end": window.end.isoformat(), "backfill": str(backfill).lower(), "as_of": f"{as_of:%Y-%m-%d}",
+            "data_findings": ", ".join(f.kind for f in fresh.findings) or "none"}
     with tracked_run(tracking, experiment_id, f"drift-check-{as_of:%Y%m%d}", tags) as run:
-        tracking.log_metrics(run.run_id, _metrics(report), at=as_of)  # charted by the day checked
+        tracking.log_metrics(run.run_id, {**_metrics(report), **fresh.metrics()}, at=as_of)  # charted by the day checked
         data = report.to_dict(histograms=True)
-        data.update(model=model.name, version=version, as_of=as_of.isoformat(), window=window.describe())
+        data.update(model=model.name, version=version, as_of=as_of.isoformat(), window=window.describe(), freshness=fresh.as_dict())
         data["trends"] = trends(recent_checks(tracking, experiment_id, as_of, TREND_CHECKS), f"{as_of:%Y-%m-%d}",
                                 {f.drift.name: f.drift.effect for f in report.features})
         tracking.log_dict(run.run_id, data, "drift_report.json")
@@ -143,7 +152,7 @@ def drift_check(
             triggered = f"{trigger} retrain failed: {type(exc).__name__}: {exc}"
         tracking.set_run_tags(run.run_id, {"triggered": (triggered or "already triggered today")[:5000]})
     log.info("%s v%s: %s; %s", model.name, version, report.outcome, "; ".join(report.reasons) or "no reasons")
-    return DriftResult(model.name, version, report, run.run_id, triggered, trigger_error, backfill)
+    return DriftResult(model.name, version, report, run.run_id, triggered, trigger_error, backfill, fresh)
 
 
 def _older_than_newest_check(as_of: datetime, newest: str) -> bool:

@@ -25,9 +25,12 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from mlops import categories
 from mlops.config import Config, ModelConfig
+from mlops.data.sources import Window
+from mlops.drift.freshness import time_span, training_rate
 from mlops.drift.profile import build_profile, prediction_scores
 from mlops.errors import ProductionMoved, RegistryError
 from mlops.jobs.champion import champion_metrics
@@ -144,6 +147,13 @@ def _resume(tracking: Tracking, model: ModelConfig, registered: VersionInfo) -> 
     return RetrainResult(name, outcome, registered.run_id, version, resumed=True, notes=[n for n in notes if n])
 
 
+def _daily_rate(table: pa.Table, ts: str | None, window: Window) -> dict[str, float]:
+    """`rows_per_day`: the baseline drift-check's volume check compares its window with."""
+    first = time_span(table.column(ts))[0] if ts and ts in table.column_names else None
+    rate = training_rate(table.num_rows, window.start, window.end, first)
+    return {} if rate is None else {"rows_per_day": rate}
+
+
 def _train(config: Config, model: ModelConfig, as_of: datetime, key: str, tracking: Tracking, experiment_id: str,
            dry_run: bool) -> RetrainResult:
     data = load_training_data(model, as_of, config.timeouts)
@@ -188,6 +198,7 @@ def _train(config: Config, model: ModelConfig, as_of: datetime, key: str, tracki
             "rows_train": len(parts.y_train),
             "rows_test": len(parts.y_test),
             "rows_dropped_missing_label": dataset.dropped_missing_label,
+            **_daily_rate(table, model.source.timestamp_column, window),
         })
         tracking.log_dict(run_id, confusion(proba, parts.y_test, dataset.classes), "evaluation/confusion_matrix.json")
         tracking.log_dict(run_id, importance(booster), "evaluation/feature_importance.json")
