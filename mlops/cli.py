@@ -497,10 +497,24 @@ def config() -> None:
 
 
 @config.command("check")
+@click.option("--connect", is_flag=True, help="Also reach the tracking server, each source and sink, and the Pushgateway, "
+              "and check the configured columns and the production model's features against each source's schema.")
 @click.pass_obj
-def config_check(state: State) -> None:
+def config_check(state: State, connect: bool) -> None:
     """Validate the config and print its normalised form (passwords redacted)."""
     click.echo(yaml.safe_dump(redacted_dump(state.config), sort_keys=False), nl=False)
+    if not connect:
+        return
+    from mlops.jobs.connect import run_checks
+
+    with contextlib.redirect_stdout(printed_lines()):
+        checks = run_checks(state.config, lambda: state.tracking)
+    click.echo("---")
+    for check in checks:
+        click.echo(check.line())
+    worst = max((c.exit_code for c in checks), default=0, key=lambda c: _SEVERITY.get(c, 3))
+    if worst:
+        sys.exit(worst)
 
 
 @main.command("seed-demo")

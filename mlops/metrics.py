@@ -14,10 +14,12 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry, Gauge, pushadd_to_gateway
 
 from mlops.config import redact_uri, uri_password
+from mlops.errors import ConfigError, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,24 @@ def push(metrics: JobMetrics, url: str | None = None) -> bool:
             message = message.replace(password, "***")
         log.warning("could not push metrics to %s (%s: %s)", redact_uri(url), type(exc).__name__, message)
         return False
+
+
+def check_pushgateway(url: str, timeout: float = 10.0) -> str:
+    """Reach the Pushgateway's readiness endpoint (for `config check --connect`); pushes nothing."""
+    import urllib.error
+    import urllib.request
+
+    ready = url.rstrip("/") + "/-/ready"
+    if urlsplit(ready).scheme not in ("http", "https"):
+        raise ConfigError(f"MLOPS_PUSHGATEWAY_URL {redact_uri(url)}: not an http(s) URL")
+    try:
+        with urllib.request.urlopen(ready, timeout=timeout) as answer:  # noqa: S310 - scheme checked above
+            status = answer.status
+    except urllib.error.HTTPError as exc:
+        raise ServiceUnavailable(f"Pushgateway {redact_uri(url)} answered {exc.code} on /-/ready") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise ServiceUnavailable(f"Pushgateway {redact_uri(url)} unreachable ({getattr(exc, 'reason', exc)})") from exc
+    return f"{redact_uri(url)} ready (HTTP {status})"
 
 
 def _push(metrics: JobMetrics, url: str) -> bool:

@@ -101,6 +101,11 @@ class Tracking:
             # Without the kind, MLflow 3's UI opens the experiment in its GenAI view.
             return str(self.client.create_experiment(name, artifact_location=location, tags={EXPERIMENT_KIND: CUSTOM_MODEL}))
 
+    def ping(self) -> int:
+        """Reach the store (and the server's authentication): the number of experiments seen, up to 100."""
+        with mlflow_errors(f"reaching {self.describe()}"):
+            return len(self.client.search_experiments(max_results=100))
+
     def find_experiment_id(self, name: str) -> str | None:
         """The experiment's id, or None; creates nothing (for read-only views)."""
         with mlflow_errors(f"experiment {name!r} on {self.describe()}"):
