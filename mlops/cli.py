@@ -61,7 +61,12 @@ class State:
         import, see mlops.tracking.reader), else the one MLflow client."""
         from mlops.tracking.reader import open_reader
 
-        return open_reader(self.config.tracking) or self.tracking
+        if self._tracking is not None:
+            return self._tracking
+        from mlops.tracking import configure_http
+
+        configure_http(self.config.timeouts)  # credentials from their files, as for MLflow's client
+        return open_reader(self.config.tracking, self.config.timeouts) or self.tracking
 
     def notify(self, notice: Notice | None) -> None:
         """Tell the webhook, if one is configured; never fails (mlops.notify)."""

@@ -150,17 +150,12 @@ class Tracking:
                       ascending: bool = False, since_ms: int | None = None, limit: int = 1000) -> list[RunInfo]:
         """FINISHED runs with their latest metrics and tags, newest first unless ordered by a metric:
         one search, paged by MLflow's page token (a page holds up to 1000 runs), never one call per run."""
-        clauses = ["attributes.status = 'FINISHED'"]
-        clauses += [f"tags.`{key}` = '{_quote(value)}'" for key, value in (tags or {}).items()]
-        if since_ms is not None:
-            clauses.append(f"attributes.start_time >= {int(since_ms)}")
-        order = [f"metrics.`{order_metric}` {'ASC' if ascending else 'DESC'}"] if order_metric else []
-        order.append("attributes.start_time DESC")
+        filter_string, order = finished_runs_query(tags, order_metric, ascending, since_ms)
         found: list[RunInfo] = []
         token: str | None = None
         with mlflow_errors("searching runs"):
             while len(found) < limit:
-                page = self.client.search_runs([experiment_id], filter_string=" and ".join(clauses), order_by=order,
+                page = self.client.search_runs([experiment_id], filter_string=filter_string, order_by=order,
                                                max_results=min(1000, limit - len(found)), page_token=token)
                 found += [_run_info(r) for r in page]
                 token = page.token
@@ -366,6 +361,18 @@ class Tracking:
     def delete_model_tag(self, name: str, key: str) -> None:
         with mlflow_errors(f"tagging model {name!r}"):
             self.client.delete_registered_model_tag(name, key)
+
+
+def finished_runs_query(tags: Mapping[str, str] | None, order_metric: str | None, ascending: bool,
+                        since_ms: int | None) -> tuple[str, list[str]]:
+    """The filter string and order of `finished_runs`, for MLflow's client and its REST API alike."""
+    clauses = ["attributes.status = 'FINISHED'"]
+    clauses += [f"tags.`{key}` = '{_quote(value)}'" for key, value in (tags or {}).items()]
+    if since_ms is not None:
+        clauses.append(f"attributes.start_time >= {int(since_ms)}")
+    order = [f"metrics.`{order_metric}` {'ASC' if ascending else 'DESC'}"] if order_metric else []
+    order.append("attributes.start_time DESC")
+    return " and ".join(clauses), order
 
 
 def _run_info(run: Any) -> RunInfo:
