@@ -38,9 +38,9 @@ def commands(config: Path) -> dict[str, tuple[list[str], int]]:
     }
 
 
-def environment() -> dict[str, str]:
+def environment(root: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MLOPS_"))}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env["PYTHONWARNINGS"] = "ignore"
     return env
 
@@ -77,16 +77,21 @@ def main() -> None:
     parser.add_argument("--checks", type=int, default=5, help="daily drift checks made before timing")
     parser.add_argument("--workdir", type=Path, default=None, help="reuse a prepared folder (made when missing)")
     parser.add_argument("--only", default=None, help="comma-separated command names to time")
+    parser.add_argument("--root", type=Path, default=ROOT,
+                        help="the mlops source tree to time (another checkout gives the 'before' figures)")
     args = parser.parse_args()
-    env = environment()
+    env = environment(args.root.resolve())
     with tempfile.TemporaryDirectory() as tmp:
         workdir = (args.workdir or Path(tmp)).resolve()
         workdir.mkdir(parents=True, exist_ok=True)
-        config = prepare(workdir, env, args.checks)
+        config = prepare(workdir, environment(ROOT), args.checks)
         bare = statistics.median(timed([sys.executable, "-c", "pass"], workdir, env) for _ in range(args.runs))
         chosen = commands(config)
         if args.only:
             chosen = {k: v for k, v in chosen.items() if k in args.only.split(",")}
+        if args.root.resolve() != ROOT:
+            chosen.pop("drift-history", None)  # an older tree may not have it
+        print(f"code: {args.root.resolve()}")
         print(f"median of {args.runs} runs; target {TARGET_SECONDS:.1f} s; bare interpreter start {bare:.3f} s")
         print(f"{'command':<14} {'seconds':>8} {'x bare':>7}  target")
         worst = 0.0

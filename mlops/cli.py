@@ -17,12 +17,12 @@ import click
 import yaml
 
 from mlops import __version__
-from mlops.config import Config, ModelConfig, load_config, redacted_dump, resolve_path
 from mlops.errors import GATE_REJECTED, INTERNAL_ERROR, MlopsError, Terminated
 from mlops.logs import configure_logging, log_fields, printed_lines
-from mlops.metrics import JobMetrics
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # --help and click's usage errors import no pydantic models and no prometheus client
+    from mlops.config import Config, ModelConfig
+    from mlops.metrics import JobMetrics
     from mlops.notify import Notice
     from mlops.tracking import Tracking
     from mlops.tracking.reader import Reader
@@ -42,6 +42,8 @@ class State:
     @property
     def config(self) -> Config:
         if self._config is None:
+            from mlops.config import load_config, resolve_path
+
             self._config = load_config(resolve_path(self.config_path))
         return self._config
 
@@ -507,6 +509,8 @@ def config() -> None:
 @click.pass_obj
 def config_check(state: State, connect: bool) -> None:
     """Validate the config and print its normalised form (passwords redacted)."""
+    from mlops.config import redacted_dump
+
     click.echo(yaml.safe_dump(redacted_dump(state.config), sort_keys=False), nl=False)
     if not connect:
         return
