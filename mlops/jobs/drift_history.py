@@ -8,6 +8,7 @@ checked more than once shows its latest run and counts the others.
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -120,10 +121,12 @@ def table(points: list[CheckPoint], width: int = 100) -> list[str]:
     if any(p.backfill for p in shown):
         lines.append(f"{'backfill':<{label}}  " + "".join(f"{'B' if p.backfill else '':>7}" for p in shown))
     hidden = len(points) - len(shown)
-    lines.append("effect size per check (normalised Wasserstein or Jensen-Shannon); * drifted; few: too few rows"
-                 + (f"; {hidden} older checks not shown (--json has all)" if hidden else ""))
+    legend = ["effect size per check (normalised Wasserstein or Jensen-Shannon)", "* drifted", "few: too few rows to judge"]
+    legend += ["B: a backfill, checked after a later day"] if any(p.backfill for p in shown) else []
+    legend += [f"{hidden} older checks not shown (--json has all)"] if hidden else []
+    lines += textwrap.wrap("; ".join(legend), width)
     lines += [f"note: {p.as_of} was checked {p.reruns + 1} times; the latest run is shown" for p in shown if p.reruns]
-    return lines
+    return [line.rstrip() for line in lines]
 
 
 _OUTCOMES = {"drift": "DRIFT", "no drift": "ok", "insufficient data": "few"}
