@@ -125,7 +125,9 @@ def table(points: list[CheckPoint], width: int = 100) -> list[str]:
     legend += ["B: a backfill, checked after a later day"] if any(p.backfill for p in shown) else []
     legend += [f"{hidden} older checks not shown (--json has all)"] if hidden else []
     lines += textwrap.wrap("; ".join(legend), width)
-    lines += [f"note: {p.as_of} was checked {p.reruns + 1} times; the latest run is shown" for p in shown if p.reruns]
+    for p in shown:
+        if p.reruns:
+            lines += textwrap.wrap(f"note: {p.as_of} was checked {p.reruns + 1} times; the latest run is shown", width)
     return [line.rstrip() for line in lines]
 
 
