@@ -176,7 +176,8 @@ def render(report: dict[str, Any], title: str) -> str:
              f"{f'<th>effect over the last {max(map(len, trends.values()))} checks</th>' if trends else ''}</tr>{''.join(rows)}</table>"
              if rows else "<p>Not judged: too few rows in the window.</p>")
     reasons = "".join(f"<li>{escape(r)}</li>" for r in report["reasons"]) or "<li>none</li>"
-    quality = "".join(f"<li>{escape(q)}</li>" for q in report["quality"]) or "<li>none</li>"
+    arrival = (report.get("freshness") or {}).get("findings") or []  # stale data, volume: findings, not reasons
+    quality = "".join(f"<li>{escape(q)}</li>" for q in [*arrival, *report["quality"]]) or "<li>none</li>"
     prediction = report.get("prediction")
     prediction_block = ""
     if prediction:

@@ -18,7 +18,7 @@ from mlops.jobs.observe import drift_metrics
 from mlops.jobs.retrain import retrain
 from mlops.metrics import JobMetrics, push
 
-from conftest import END, store_client
+from conftest import END, read_artifact, store_client
 
 TRAINED_AT = END - timedelta(days=30)
 
@@ -72,6 +72,7 @@ def test_a_feed_that_stopped_is_stale_data_not_drift(trained: dict[str, Any]) ->
     assert "stale data" in result.summary()["freshness"]["findings"][0]
     run = trained["client"].get_run(result.run_id)
     assert run.data.metrics["freshness.stale"] == 1.0 and run.data.tags["data_findings"] == "stale data"
+    assert "<li>stale data: newest row is 72." in read_artifact(trained["client"], result.run_id, "drift_report.html")
     fresh = drift_check(config, config.models[0], END)
     assert isinstance(fresh, DriftResult) and fresh.freshness is not None
     assert not fresh.freshness.stale and not fresh.freshness.volume_anomaly and fresh.freshness.findings == []
