@@ -17,14 +17,15 @@ import click
 import yaml
 
 from mlops import __version__
-from mlops.config import Config, ModelConfig, load_config, redacted_dump, resolve_path
 from mlops.errors import GATE_REJECTED, INTERNAL_ERROR, MlopsError, Terminated
 from mlops.logs import configure_logging, log_fields, printed_lines
-from mlops.metrics import JobMetrics
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # --help and click's usage errors import no pydantic models and no prometheus client
+    from mlops.config import Config, ModelConfig
+    from mlops.metrics import JobMetrics
     from mlops.notify import Notice
     from mlops.tracking import Tracking
+    from mlops.tracking.reader import Reader
 
 log = logging.getLogger("mlops")
 DATE = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"])
@@ -41,6 +42,8 @@ class State:
     @property
     def config(self) -> Config:
         if self._config is None:
+            from mlops.config import load_config, resolve_path
+
             self._config = load_config(resolve_path(self.config_path))
         return self._config
 
@@ -53,6 +56,19 @@ class State:
             configure_http(self.config.timeouts)
             self._tracking = Tracking(self.config.tracking)
         return self._tracking
+
+    @property
+    def reader(self) -> Reader:
+        """For the read-only views: MLflow's tables read directly where that is safe (no mlflow
+        import, see mlops.tracking.reader), else the one MLflow client."""
+        from mlops.tracking.reader import open_reader
+
+        if self._tracking is not None:
+            return self._tracking
+        from mlops.tracking import configure_http
+
+        configure_http(self.config.timeouts)  # credentials from their files, as for MLflow's client
+        return open_reader(self.config.tracking, self.config.timeouts) or self.tracking
 
     def notify(self, notice: Notice | None) -> None:
         """Tell the webhook, if one is configured; never fails (mlops.notify)."""
@@ -272,6 +288,7 @@ def _describe_drift(summary: dict[str, Any]) -> str:
     lines = [f"{summary['model']} v{summary['version']}: {verdict} (drift share {summary['drift_share']:.0%}, run {summary['run_id']})"]
     lines += [f"  - {r}" for r in summary["reasons"]]
     lines += [f"  quality: {q}" for q in summary["quality"]]
+    lines += [f"  data: {f}" for f in (summary.get("freshness") or {}).get("findings", [])]
     if summary["triggered"]:
         lines.append(f"  triggered: {summary['triggered']}")
     return "\n".join(lines)
@@ -300,7 +317,7 @@ def status(state: State, name: str | None, as_json: bool) -> None:
     """Production and previous versions, metrics, age, last drift result."""
     from mlops.jobs.views import status as run_status
 
-    entries = run_status(state.config, state.tracking, name)
+    entries = run_status(state.config, state.reader, name)
     if as_json:
         click.echo(json.dumps(entries, indent=2))
         return
@@ -378,8 +395,9 @@ def history(state: State, name: str, as_json: bool) -> None:
     from dataclasses import asdict
 
     from mlops.jobs.views import history as run_history
+    from mlops.promotion.card import row_checks
 
-    events = run_history(state.config, state.tracking, name)
+    events = run_history(state.config, state.reader, name)
     if as_json:
         for event in events:
             click.echo(json.dumps(asdict(event)))
@@ -389,14 +407,43 @@ def history(state: State, name: str, as_json: bool) -> None:
         return
     for event in events:
         click.echo(event.describe())
+        if event.gate:
+            click.echo(f"    {'metric':<9} {'candidate':>9} {'champion':>9} {'minimum':>9}  {'>= minimum':<10}  beats champion")
         for row in event.gate:
-            verdict = {True: "pass", False: "FAIL", None: ""}[row["passed"]]
-            click.echo(f"    {row['metric']:<9} candidate {_num(row['candidate'])}  champion {_num(row['champion'])}  "
-                       f"minimum {_num(row['minimum'])}  {verdict}")
+            cleared, beats = row_checks(row)
+            click.echo(f"    {row['metric']:<9} {_num(row['candidate']):>9} {_num(row['champion']):>9} {_num(row['minimum']):>9}  "
+                       f"{_check(cleared):<10}  {_check(beats)}")
+
+
+def _check(ok: bool | None) -> str:
+    return {True: "pass", False: "FAIL", None: "-"}[ok]
 
 
 def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
+
+
+@main.command("drift-history")
+@click.option("--model", "name", required=True, metavar="NAME")
+@click.option("--days", default=30, show_default=True, type=click.IntRange(min=1, max=3660), help="Checks of the last N days.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per check, oldest first.")
+@click.pass_obj
+def drift_history(state: State, name: str, days: int, as_json: bool) -> None:
+    """Per-feature effect sizes and verdicts of the daily drift checks, over time."""
+    from mlops.jobs.drift_history import drift_history as run_drift_history
+    from mlops.jobs.drift_history import table
+
+    points = run_drift_history(state.config, state.reader, name, days)
+    if as_json:
+        for point in points:
+            click.echo(json.dumps(point.as_dict()))
+        return
+    if not points:
+        click.echo(f"{name}: no drift check in the last {days} days")
+        return
+    click.echo(f"{name}: {len(points)} drift checks in the last {days} days, by the day checked (as-of)")
+    for line in table(points):
+        click.echo(line)
 
 
 @main.command()
@@ -409,7 +456,7 @@ def leaderboard(state: State, name: str, metric: str, limit: int, as_json: bool)
     """Training runs ranked by a holdout metric."""
     from mlops.jobs.views import leaderboard as run_leaderboard
 
-    rows = run_leaderboard(state.config, state.tracking, name, metric, limit)
+    rows = run_leaderboard(state.config, state.reader, name, metric, limit)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -457,10 +504,26 @@ def config() -> None:
 
 
 @config.command("check")
+@click.option("--connect", is_flag=True, help="Also reach the tracking server, each source and sink, and the Pushgateway, "
+              "and check the configured columns and the production model's features against each source's schema.")
 @click.pass_obj
-def config_check(state: State) -> None:
+def config_check(state: State, connect: bool) -> None:
     """Validate the config and print its normalised form (passwords redacted)."""
+    from mlops.config import redacted_dump
+
     click.echo(yaml.safe_dump(redacted_dump(state.config), sort_keys=False), nl=False)
+    if not connect:
+        return
+    from mlops.jobs.connect import run_checks
+
+    with contextlib.redirect_stdout(printed_lines()):
+        checks = run_checks(state.config, lambda: state.tracking)
+    click.echo("---")
+    for check in checks:
+        click.echo(check.line())
+    worst = max((c.exit_code for c in checks), default=0, key=lambda c: _SEVERITY.get(c, 3))
+    if worst:
+        sys.exit(worst)
 
 
 @main.command("seed-demo")

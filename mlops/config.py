@@ -257,6 +257,9 @@ class DriftConfig(_Strict):
     max_metric_drop: float = Field(default=0.05, ge=0.0, le=1.0)
     min_labelled_rows: int = Field(default=200, ge=1)
     confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    # Findings beside drift, never a reason to retrain (mlops.drift.freshness); null turns one off.
+    max_staleness_hours: float | None = Field(default=48.0, gt=0.0)
+    max_volume_factor: float | None = Field(default=3.0, gt=1.0)
 
     @model_validator(mode="before")
     @classmethod

@@ -14,10 +14,12 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry, Gauge, pushadd_to_gateway
 
 from mlops.config import redact_uri, uri_password
+from mlops.errors import ConfigError, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,11 @@ HELP = {
     "mlops_feature_drift_effect": "Effect size of each feature (normalised Wasserstein or Jensen-Shannon distance).",
     "mlops_drift_window_rows": "Rows in the last drift check's window (after leaving out training rows).",
     "mlops_drift_insufficient_data": "1 when the last drift check had fewer rows than drift.min_rows.",
+    "mlops_data_stale": "1 when the drift check's window had no row newer than drift.max_staleness_hours before the as-of.",
+    "mlops_data_staleness_hours": "Age of the window's newest row at the as-of, in hours.",
+    "mlops_volume_anomaly": "1 when the window's rows per day departed from training's by more than drift.max_volume_factor.",
+    "mlops_window_rows_per_day": "Rows per day in the last drift check's window, as loaded.",
+    "mlops_volume_ratio": "Window rows per day over the training data's rows per day.",
     "mlops_candidate_metric": "Holdout metrics of the last retrain's candidate.",
     "mlops_production_metric": "Metrics of the production model on the last candidate's holdout.",
     "mlops_candidate_promoted": "1 when the last retrain promoted its candidate, 0 when rejected.",
@@ -71,6 +78,24 @@ def push(metrics: JobMetrics, url: str | None = None) -> bool:
             message = message.replace(password, "***")
         log.warning("could not push metrics to %s (%s: %s)", redact_uri(url), type(exc).__name__, message)
         return False
+
+
+def check_pushgateway(url: str, timeout: float = 10.0) -> str:
+    """Reach the Pushgateway's readiness endpoint (for `config check --connect`); pushes nothing."""
+    import urllib.error
+    import urllib.request
+
+    ready = url.rstrip("/") + "/-/ready"
+    if urlsplit(ready).scheme not in ("http", "https"):
+        raise ConfigError(f"MLOPS_PUSHGATEWAY_URL {redact_uri(url)}: not an http(s) URL")
+    try:
+        with urllib.request.urlopen(ready, timeout=timeout) as answer:  # noqa: S310 - scheme checked above
+            status = answer.status
+    except urllib.error.HTTPError as exc:
+        raise ServiceUnavailable(f"Pushgateway {redact_uri(url)} answered {exc.code} on /-/ready") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise ServiceUnavailable(f"Pushgateway {redact_uri(url)} unreachable ({getattr(exc, 'reason', exc)})") from exc
+    return f"{redact_uri(url)} ready (HTTP {status})"
 
 
 def _push(metrics: JobMetrics, url: str) -> bool:

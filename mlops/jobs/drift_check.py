@@ -12,10 +12,12 @@ from typing import Any
 from mlops.config import Config, ModelConfig
 from mlops.data.sources import BATCH_ROWS, Window, open_source
 from mlops.drift.check import DriftReport, check_profile_version, decide
+from mlops.drift.freshness import Freshness, assess, baseline_rate
 from mlops.drift.performance import PerformanceEstimate, estimate
 from mlops.drift.window import WindowSummary, fold
 from mlops.errors import RegistryError
 from mlops.jobs.common import load_version, tracked_run
+from mlops.jobs.drift_history import TREND_CHECKS, recent_checks, trends
 from mlops.jobs.selection import monitoring_experiment
 from mlops.report.html import render
 from mlops.tracking import PRODUCTION, Tracking, now_iso
@@ -53,6 +55,7 @@ class DriftResult:
     backfill: bool = False  # older than the newest check: the version's status and the gauges were left alone
     window_rows: int = 0  # rows read from the window, training rows included (for a volume check)
     newest_row: datetime | None = None  # the window's newest timestamp (for a freshness check); None without one
+    freshness: Freshness | None = None  # stale data and volume: findings, never a reason to retrain
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -68,6 +71,7 @@ class DriftResult:
             "triggered": self.triggered,
             "trigger_error": str(self.trigger_error) if self.trigger_error else None,
             "backfill": self.backfill,
+            "freshness": self.freshness.as_dict() if self.freshness else None,
         }
 
 
@@ -101,6 +105,10 @@ def drift_check(
     report = decide(summary, profile, model.drift, model.promotion, ignore, performance,
                     {k: v for k, v in baseline_metrics.items() if performance is not None and k in performance.values})
     report.quality.extend(summary.findings())
+    # Judged on the window as read (training rows included): how much the source delivered.
+    newest = None if summary.newest is None else summary.newest.to_pydatetime()
+    fresh = assess(newest, summary.read_rows, model.drift.current_window_days,
+                   baseline_rate(training_run.metrics, training_run.tags), as_of, model.drift)
     # A backfill (an as-of older than the newest check) must not overwrite the live status.
     backfill = _older_than_newest_check(as_of, production.tags.get("last_drift_as_of", ""))
 
@@ -109,11 +117,14 @@ def drift_check(
     tags = {"mlops.job": "drift-check", "mlops.model": model.name, "model_version": version,
             "drift_outcome": report.outcome, "retrain_needed": str(report.retrain_needed).lower(),
             "data.source": source.uri, "data.window_start": window.start.isoformat() if window.start else "",
-            "data.window_end": window.end.isoformat(), "backfill": str(backfill).lower()}
+            "data.window_end": window.end.isoformat(), "backfill": str(backfill).lower(), "as_of": f"{as_of:%Y-%m-%d}",
+            "data_findings": ", ".join(f.kind for f in fresh.findings) or "none"}
     with tracked_run(tracking, experiment_id, f"drift-check-{as_of:%Y%m%d}", tags) as run:
-        tracking.log_metrics(run.run_id, _metrics(report))
+        tracking.log_metrics(run.run_id, {**_metrics(report), **fresh.metrics()}, at=as_of)  # charted by the day checked
         data = report.to_dict(histograms=True)
-        data.update(model=model.name, version=version, as_of=as_of.isoformat(), window=window.describe())
+        data.update(model=model.name, version=version, as_of=as_of.isoformat(), window=window.describe(), freshness=fresh.as_dict())
+        data["trends"] = trends(recent_checks(tracking, experiment_id, as_of, TREND_CHECKS), f"{as_of:%Y-%m-%d}",
+                                {f.drift.name: f.drift.effect for f in report.features})
         tracking.log_dict(run.run_id, data, "drift_report.json")
         page = render(data, f"Drift check: {model.name} v{version}, {window.describe()}")
         tracking.log_text(run.run_id, page, "drift_report.html")
@@ -133,7 +144,7 @@ def drift_check(
         tracking.set_run_tags(run.run_id, {"triggered": (triggered or "already triggered today")[:5000]})
     log.info("%s v%s: %s; %s", model.name, version, report.outcome, "; ".join(report.reasons) or "no reasons")
     return DriftResult(model.name, version, report, run.run_id, triggered, trigger_error, backfill, summary.read_rows,
-                       None if summary.newest is None else summary.newest.to_pydatetime())
+                       newest, fresh)
 
 
 def _older_than_newest_check(as_of: datetime, newest: str) -> bool:

@@ -47,6 +47,15 @@ def drift_metrics(metrics: JobMetrics, result: DriftResult | NoProduction) -> No
     metrics.set_family("mlops_feature_psi", "feature", {f.drift.name: f.drift.psi for f in report.features})
     metrics.set_family("mlops_feature_drift_effect", "feature", {f.drift.name: f.drift.effect for f in report.features})
     metrics.set_family("mlops_feature_drifted", "feature", {f.drift.name: float(f.drifted) for f in report.features})
+    fresh = result.freshness
+    if fresh is not None:
+        metrics.set("mlops_data_stale", 1.0 if fresh.stale else 0.0)
+        metrics.set("mlops_volume_anomaly", 1.0 if fresh.volume_anomaly else 0.0)
+        metrics.set("mlops_window_rows_per_day", fresh.window_rows_per_day)
+        if fresh.staleness_hours is not None:
+            metrics.set("mlops_data_staleness_hours", fresh.staleness_hours)
+        if fresh.volume_ratio is not None:
+            metrics.set("mlops_volume_ratio", fresh.volume_ratio)
 
 
 def predict_metrics(metrics: JobMetrics, result: PredictResult) -> None:

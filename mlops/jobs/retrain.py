@@ -28,6 +28,8 @@ import pandas as pd
 
 from mlops import categories
 from mlops.config import Config, ModelConfig
+from mlops.data.sources import Window
+from mlops.drift.freshness import time_span, training_rate
 from mlops.drift.profile import build_profile, prediction_scores
 from mlops.errors import ProductionMoved, RegistryError
 from mlops.jobs.champion import champion_metrics
@@ -43,6 +45,7 @@ from mlops.training.distributed import train_on_dask
 from mlops.training.external import external_matrix
 from mlops.training.model import confusion, fit, importance, predict_encoded, score, train
 from mlops.training.pyfunc_model import LabelledBooster
+from mlops.training.window import TrainingWindow
 
 log = logging.getLogger(__name__)
 PROMOTION_ATTEMPTS = 3
@@ -145,6 +148,13 @@ def _resume(tracking: Tracking, model: ModelConfig, registered: VersionInfo) -> 
     return RetrainResult(name, outcome, registered.run_id, version, resumed=True, notes=[n for n in notes if n])
 
 
+def _daily_rate(loaded: TrainingWindow, window: Window) -> dict[str, float]:
+    """`rows_per_day`: the baseline drift-check's volume check compares its window with."""
+    first = time_span(loaded.timestamps)[0] if loaded.timestamps is not None else None
+    rate = training_rate(loaded.rows_total, window.start, window.end, first)
+    return {} if rate is None else {"rows_per_day": rate}
+
+
 def _train(config: Config, model: ModelConfig, as_of: datetime, key: str, tracking: Tracking, experiment_id: str,
            dry_run: bool) -> RetrainResult:
     with load_training_data(model, as_of, config.timeouts) as data:
@@ -198,6 +208,7 @@ def _train_on(config: Config, model: ModelConfig, as_of: datetime, key: str, tra
             "rows_train": len(parts.y_train),
             "rows_test": len(parts.y_test),
             "rows_dropped_missing_label": loaded.dropped_missing_label,
+            **_daily_rate(loaded, window),
         })
         tracking.log_dict(run_id, confusion(proba, parts.y_test, encoding.classes), "evaluation/confusion_matrix.json")
         tracking.log_dict(run_id, importance(booster), "evaluation/feature_importance.json")

@@ -9,20 +9,21 @@ from typing import Any
 from mlops.config import LOWER_IS_BETTER, Config, ModelConfig
 from mlops.errors import RegistryError, UsageError
 from mlops.jobs.selection import experiment_name
-from mlops.tracking import PREVIOUS, PRODUCTION, Tracking
+from mlops.tracking.client import PREVIOUS, PRODUCTION
 from mlops.tracking.history import AuditEvent
 from mlops.tracking.history import history as read_history
+from mlops.tracking.reader import Reader
 
 METRIC_KEYS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
 
 
-def status(config: Config, tracking: Tracking, name: str | None = None) -> list[dict[str, Any]]:
+def status(config: Config, tracking: Reader, name: str | None = None) -> list[dict[str, Any]]:
     models = [config.model(name)] if name else config.models
     return [_model_status(tracking, m) for m in models]
 
 
 
-def _model_status(tracking: Tracking, model: ModelConfig) -> dict[str, Any]:
+def _model_status(tracking: Reader, model: ModelConfig) -> dict[str, Any]:
     entry: dict[str, Any] = {"model": model.name}
     for alias in (PRODUCTION, PREVIOUS):
         found = tracking.alias(model.name, alias)
@@ -47,15 +48,14 @@ def _model_status(tracking: Tracking, model: ModelConfig) -> dict[str, Any]:
 
 
 
-def leaderboard(config: Config, tracking: Tracking, name: str, metric: str, limit: int) -> list[dict[str, Any]]:
+def leaderboard(config: Config, tracking: Reader, name: str, metric: str, limit: int) -> list[dict[str, Any]]:
     model = config.model(name)
     if metric not in METRIC_KEYS:
         raise UsageError(f"--metric must be one of {', '.join(METRIC_KEYS)}")
-    experiment_id = tracking.experiment_id(experiment_name(config, model))
-    order = "ASC" if metric in LOWER_IS_BETTER else "DESC"
+    experiment_id = tracking.find_experiment_id(experiment_name(config, model))
     # Dry runs registered nothing and decided nothing: they are not candidates.
-    runs = tracking.search_runs(experiment_id, "attributes.status = 'FINISHED' and tags.`mlops.dry_run` = 'false'",
-                                [f"metrics.{metric} {order}"], limit)
+    runs = [] if experiment_id is None else tracking.finished_runs(
+        experiment_id, {"mlops.dry_run": "false"}, metric, ascending=metric in LOWER_IS_BETTER, limit=limit)
     aliases = {}
     for alias in (PRODUCTION, PREVIOUS):
         found = tracking.alias(name, alias)
@@ -92,6 +92,6 @@ def holdout_window(tags: dict[str, str]) -> str:
 
 
 
-def history(config: Config, tracking: Tracking, name: str) -> list[AuditEvent]:
+def history(config: Config, tracking: Reader, name: str) -> list[AuditEvent]:
     config.model(name)  # a configured model, or UsageError
     return read_history(tracking, name)

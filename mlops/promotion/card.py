@@ -22,7 +22,9 @@ class GateRow(TypedDict):
     candidate: float | None
     champion: float | None
     minimum: float | None
-    passed: bool | None  # None: the metric decided nothing
+    passed: bool | None  # both checks below together; None: the metric decided nothing
+    cleared_minimum: bool | None  # None: no minimum for this metric
+    beats_champion: bool | None  # None: not the compare metric, or no champion
 
 
 @dataclass(frozen=True)
@@ -50,16 +52,15 @@ class CardInputs:
 
 
 def gate_rows(decision: Decision, policy: PromotionConfig) -> list[GateRow]:
-    """Every metric either side has, in a fixed order; `passed` says whether the metric cleared its
-    minimum and, for the compare metric, the champion plus the margin."""
+    """Every metric either side has, in a fixed order. The two checks are kept apart (a candidate can
+    clear the minimum and still lose to the champion); `passed` is both together."""
     rows: list[GateRow] = []
     champion = decision.champion or {}
     names = [m for m in METRIC_ORDER if m in decision.candidate or m in champion or m in policy.min_metrics]
     for metric in names:
         ours, theirs, minimum = decision.candidate.get(metric), champion.get(metric), policy.min_metrics.get(metric)
-        passed: bool | None = None
-        if minimum is not None:
-            passed = ours is not None and ours >= minimum
+        cleared: bool | None = None if minimum is None else ours is not None and ours >= minimum
+        beats: bool | None = None
         if metric == policy.compare_metric and decision.champion is not None:
             if ours is None or theirs is None:
                 beats = False
@@ -67,21 +68,38 @@ def gate_rows(decision: Decision, policy: PromotionConfig) -> list[GateRow]:
                 beats = ours <= theirs - policy.min_improvement
             else:
                 beats = ours >= theirs + policy.min_improvement
-            passed = beats if passed is None else passed and beats
-        rows.append(GateRow(metric=metric, candidate=_round(ours), champion=_round(theirs), minimum=minimum, passed=passed))
+        checks = [c for c in (cleared, beats) if c is not None]
+        passed = all(checks) if checks else None
+        rows.append(GateRow(metric=metric, candidate=_round(ours), champion=_round(theirs), minimum=minimum, passed=passed,
+                            cleared_minimum=cleared, beats_champion=beats))
     return rows
+
+
+def row_checks(row: Mapping[str, Any]) -> tuple[bool | None, bool | None]:
+    """(cleared the minimum, beat the champion) of a stored gate row. Rows recorded before the two
+    were kept apart hold only `passed`: the minimum is judged again from the row's own figures, and
+    the champion check is known only where `passed` differs from it (or no minimum applied)."""
+    if "cleared_minimum" in row or "beats_champion" in row:
+        return row.get("cleared_minimum"), row.get("beats_champion")
+    ours, minimum, passed = row.get("candidate"), row.get("minimum"), row.get("passed")
+    cleared = None if minimum is None else ours is not None and ours >= minimum
+    if row.get("champion") is None or passed is None:
+        return cleared, None
+    if cleared is None:
+        return None, bool(passed)
+    return cleared, False if cleared and not passed else None
 
 
 def gate_table(decision: Decision, policy: PromotionConfig) -> str:
     """The gate table in Markdown."""
     champion = f"champion v{decision.champion_version}" if decision.champion_version else "champion (none)"
-    lines = [f"| metric | candidate | {champion} | minimum | pass |", "|---|---:|---:|---:|:---:|"]
+    lines = [f"| metric | candidate | {champion} | minimum | pass |", "|---|---:|---:|---:|:---|"]
     for row in gate_rows(decision, policy):
         margin = ""
         if row["metric"] == policy.compare_metric and decision.champion is not None:
             sign = "-" if row["metric"] in LOWER_IS_BETTER else "+"
             margin = f" (compared: champion {sign} {policy.min_improvement:.4f})"
-        verdict = {True: "yes", False: "**no**", None: ""}[row["passed"]]
+        verdict = ", ".join(v for v in (_verdict(row["cleared_minimum"], "minimum"), _verdict(row["beats_champion"], "champion")) if v)
         lines.append(f"| {row['metric']}{margin} | {_cell(row['candidate'])} | {_cell(row['champion'])} | "
                      f"{_cell(row['minimum'])} | {verdict} |")
     return "\n".join(lines)
@@ -139,6 +157,11 @@ def manual_gate_section(decision: Decision, policy: PromotionConfig, when: str, 
     return (f"\n\n## Manual promotion {decision.outcome}, {when}\n\nBy {actor}, on the holdout of {window} "
             f"(candidate and champion on the same rows):\n\n{gate_table(decision, policy)}\n\n"
             + "\n".join(f"- {r}" for r in decision.reasons))
+
+
+def _verdict(ok: bool | None, against: str) -> str:
+    """One check of a gate row in the card: `yes (minimum)`, `**no** (champion)` or nothing."""
+    return "" if ok is None else f"{'yes' if ok else '**no**'} ({against})"
 
 
 def _round(value: float | None) -> float | None:

@@ -77,6 +77,36 @@ def _bars(histogram: dict[str, Any], width: int = 380, height: int = 150) -> str
     return "".join(parts)
 
 
+def _sparkline(points: list[dict[str, Any]], floor: float | None, width: int = 120, height: int = 28) -> str:
+    """A feature's effect over the last checks, the floor as a dashed line; drifted points red,
+    today's blue. Inline SVG, nothing fetched."""
+    values = [float(p["effect"]) for p in points if isinstance(p.get("effect"), int | float) and math.isfinite(p["effect"])]
+    if len(values) < 2:
+        return "-"
+    top = max(*values, floor or 0.0) * 1.15 or 1.0
+    pad = 3
+
+    def xy(i: int, v: float) -> tuple[float, float]:
+        x = pad + i * (width - 2 * pad) / (len(values) - 1)
+        return x, height - pad - (height - 2 * pad) * v / top
+
+    spots = [xy(i, v) for i, v in enumerate(values)]
+    title = ", ".join(f"{p['as_of']}: {_num(p['effect'])}" for p in points)
+    parts = [f'<svg class="trend" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">'
+             f"<title>{escape(title)}</title>"]
+    if floor is not None:
+        y = xy(0, floor)[1]
+        parts.append(f'<line x1="{pad}" y1="{y:.1f}" x2="{width - pad}" y2="{y:.1f}" stroke="#b00020" '
+                     'stroke-dasharray="3,2" stroke-width="1"/>')
+    parts.append('<polyline fill="none" stroke="#555" stroke-width="1.2" points="'
+                 + " ".join(f"{x:.1f},{y:.1f}" for x, y in spots) + '"/>')
+    for (x, y), p in zip(spots, points, strict=False):
+        colour = CUR if p.get("current") else "#b00020" if p.get("drifted") else "#555"
+        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{2.5 if p.get("current") else 1.8}" fill="{colour}"/>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
 def _verdict(f: dict[str, Any], p_value: float) -> str:
     """Why the feature did or did not drift, in the rule's own terms."""
     significant = f["p_adjusted"] < p_value
@@ -131,19 +161,23 @@ def render(report: dict[str, Any], title: str) -> str:
     else:
         verdict, css = report["outcome"], "ok"
     p_value = float((report.get("thresholds") or {}).get("p_value", 0.05))
+    trends: dict[str, list[dict[str, Any]]] = {k: v for k, v in (report.get("trends") or {}).items() if len(v) > 1}
     rows = []
     for f in sorted(report["features"], key=lambda f: (not f["drifted"], -f["effect"])):
         rows.append(
             f'<tr><td>{escape(f["name"])}</td><td>{f["kind"]}</td><td>{f["test"]} {_num(f["statistic"])}</td>'
             f'<td>{_num(f["p_adjusted"])}</td><td>{_EFFECT.get(f["effect_name"], f["effect_name"])}</td><td>{_num(f["effect"])}</td>'
             f'<td>{_num(f.get("effect_floor"))}</td><td>{_num(f["psi"])}</td><td>{_pct(f["missing_share"])}</td>'
-            f'<td class="{"bad" if f["drifted"] else "ok"}">{_verdict(f, p_value)}</td></tr>'
+            f'<td class="{"bad" if f["drifted"] else "ok"}">{_verdict(f, p_value)}</td>'
+            + (f'<td>{_sparkline(trends.get(f["name"], []), f.get("effect_floor"))}</td>' if trends else "") + "</tr>"
         )
     table = (f"<table><tr><th>feature</th><th>kind</th><th>test statistic</th><th>p (BH)</th><th>effect size</th>"
-             f"<th>effect</th><th>floor</th><th>PSI</th><th>missing</th><th>verdict</th></tr>{''.join(rows)}</table>"
+             f"<th>effect</th><th>floor</th><th>PSI</th><th>missing</th><th>verdict</th>"
+             f"{f'<th>effect over the last {max(map(len, trends.values()))} checks</th>' if trends else ''}</tr>{''.join(rows)}</table>"
              if rows else "<p>Not judged: too few rows in the window.</p>")
     reasons = "".join(f"<li>{escape(r)}</li>" for r in report["reasons"]) or "<li>none</li>"
-    quality = "".join(f"<li>{escape(q)}</li>" for q in report["quality"]) or "<li>none</li>"
+    arrival = (report.get("freshness") or {}).get("findings") or []  # stale data, volume: findings, not reasons
+    quality = "".join(f"<li>{escape(q)}</li>" for q in [*arrival, *report["quality"]]) or "<li>none</li>"
     prediction = report.get("prediction")
     prediction_block = ""
     if prediction:

@@ -15,6 +15,7 @@ import time
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,17 @@ class Tracking:
             # Without the kind, MLflow 3's UI opens the experiment in its GenAI view.
             return str(self.client.create_experiment(name, artifact_location=location, tags={EXPERIMENT_KIND: CUSTOM_MODEL}))
 
+    def ping(self) -> int:
+        """Reach the store (and the server's authentication): the number of experiments seen, up to 100."""
+        with mlflow_errors(f"reaching {self.describe()}"):
+            return len(self.client.search_experiments(max_results=100))
+
+    def find_experiment_id(self, name: str) -> str | None:
+        """The experiment's id, or None; creates nothing (for read-only views)."""
+        with mlflow_errors(f"experiment {name!r} on {self.describe()}"):
+            experiment = self.client.get_experiment_by_name(name)
+        return None if experiment is None else str(experiment.experiment_id)
+
     def start_run(self, experiment_id: str, run_name: str, tags: Mapping[str, str]) -> RunInfo:
         with mlflow_errors(f"starting an MLflow run on {self.describe()}"):
             run = self.client.create_run(experiment_id, run_name=run_name, tags=dict(tags))
@@ -134,6 +146,23 @@ class Tracking:
                                            max_results=limit)
         return [_run_info(r) for r in runs]
 
+    def finished_runs(self, experiment_id: str, tags: Mapping[str, str] | None = None, order_metric: str | None = None,
+                      ascending: bool = False, since_ms: int | None = None, limit: int = 1000) -> list[RunInfo]:
+        """FINISHED runs with their latest metrics and tags, newest first unless ordered by a metric:
+        one search, paged by MLflow's page token (a page holds up to 1000 runs), never one call per run."""
+        filter_string, order = finished_runs_query(tags, order_metric, ascending, since_ms)
+        found: list[RunInfo] = []
+        token: str | None = None
+        with mlflow_errors("searching runs"):
+            while len(found) < limit:
+                page = self.client.search_runs([experiment_id], filter_string=filter_string, order_by=order,
+                                               max_results=min(1000, limit - len(found)), page_token=token)
+                found += [_run_info(r) for r in page]
+                token = page.token
+                if not token:
+                    break
+        return found
+
     def fail_stale_runs(self, experiment_id: str, job: str, model: str, older_than_seconds: float = 0.0,
                         keep: str | None = None) -> list[str]:
         """Mark RUNNING runs of this job and model FAILED: their process is gone (it crashed, was
@@ -158,11 +187,14 @@ class Tracking:
         with mlflow_errors(f"logging params of run {run_id}"):
             self.client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
 
-    def log_metrics(self, run_id: str, metrics: Mapping[str, float]) -> None:
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], at: datetime | None = None) -> None:
+        """`at` dates the values (their timestamp, and their step in days since the epoch), so that
+        the UI's charts put daily runs on a time axis by the day they describe, backfills included."""
         from mlflow.entities import Metric
 
-        stamp = int(time.time() * 1000)
-        entries = [Metric(k, float(v), stamp, 0) for k, v in metrics.items()]
+        stamp = int((at.timestamp() if at else time.time()) * 1000)
+        step = int(at.timestamp() // 86400) if at else 0
+        entries = [Metric(k, float(v), stamp, step) for k, v in metrics.items()]
         with mlflow_errors(f"logging metrics of run {run_id}"):
             for start in range(0, len(entries), 1000):  # MLflow's batch limit
                 self.client.log_batch(run_id, metrics=entries[start:start + 1000])
@@ -344,6 +376,18 @@ class Tracking:
     def delete_model_tag(self, name: str, key: str) -> None:
         with mlflow_errors(f"tagging model {name!r}"):
             self.client.delete_registered_model_tag(name, key)
+
+
+def finished_runs_query(tags: Mapping[str, str] | None, order_metric: str | None, ascending: bool,
+                        since_ms: int | None) -> tuple[str, list[str]]:
+    """The filter string and order of `finished_runs`, for MLflow's client and its REST API alike."""
+    clauses = ["attributes.status = 'FINISHED'"]
+    clauses += [f"tags.`{key}` = '{_quote(value)}'" for key, value in (tags or {}).items()]
+    if since_ms is not None:
+        clauses.append(f"attributes.start_time >= {int(since_ms)}")
+    order = [f"metrics.`{order_metric}` {'ASC' if ascending else 'DESC'}"] if order_metric else []
+    order.append("attributes.start_time DESC")
+    return " and ".join(clauses), order
 
 
 def _run_info(run: Any) -> RunInfo:

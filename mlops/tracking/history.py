@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
 from mlops.tracking.client import Tracking
+from mlops.tracking.reader import Reader
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def event_to_intent(event: AuditEvent | None) -> dict[str, Any] | None:
     return {"key": event.key, **json.loads(event.to_json())}
 
 
-def history(tracking: Tracking, name: str) -> list[AuditEvent]:
+def history(tracking: Reader, name: str) -> list[AuditEvent]:
     """The model's events, oldest first. Unreadable entries are skipped with a warning, never fatal."""
     events = []
     for key, value in sorted(tracking.model_tags(name).items()):

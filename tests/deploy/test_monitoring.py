@@ -46,7 +46,7 @@ def test_rules_and_dashboard_only_use_metrics_the_jobs_push() -> None:
     assert used and used <= set(HELP), sorted(used - set(HELP))
     alerts = {r["alert"] for g in rules["groups"] for r in g["rules"]}
     assert {"MlopsJobFailing", "MlopsDriftCheckStale", "MlopsRetrainStale", "MlopsRetrainNeeded",
-            "MlopsDriftCheckNeverSucceeded", "MlopsRetrainNeverSucceeded"} <= alerts
+            "MlopsDriftCheckNeverSucceeded", "MlopsRetrainNeverSucceeded", "MlopsDataStale", "MlopsVolumeAnomaly"} <= alerts
 
 
 def test_the_pushgateway_fixture_keeps_its_series_to_itself(pushgateway_url: str) -> None:

@@ -75,7 +75,11 @@ def test_history_lists_every_decision_in_order(store: dict[str, Any]) -> None:
     lines = [json.loads(line) for line in result.output.splitlines()]
     assert [e["kind"] for e in lines] == ["promoted", "promoted", "rejected"]
     text = cli(store, "history", "--model", "churn").output
-    assert "rejected v3 (production stays v2) by " in text and "via retrain" in text and "FAIL" in text
+    assert "rejected v3 (production stays v2) by " in text and "via retrain" in text
+    # v3 cleared f1's minimum and lost to the champion: the two checks have their own columns.
+    f1_rows = [line.split() for line in text.splitlines() if line.strip().startswith("f1 ")]
+    assert f1_rows[-1][-2:] == ["pass", "FAIL"] and f1_rows[0][-2:] == ["pass", "-"]  # v1 had no champion
+    assert any(row["metric"] == "f1" and row["cleared_minimum"] and row["beats_champion"] is False for row in rejected.gate)
 
 
 def test_a_resumed_run_key_adds_no_event(store: dict[str, Any]) -> None:
