@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from mlops.config import Config, ModelConfig
 from mlops.data.sinks import replace_partition, write_parquet
-from mlops.data.sources import Window, open_source
+from mlops.data.sources import BATCH_ROWS, Window, open_source
 from mlops.errors import ConfigError, DataError
 from mlops.jobs.common import load_version
 from mlops.tracking import PRODUCTION, Tracking, now_iso
@@ -24,6 +24,7 @@ from mlops.training.pyfunc_model import LabelledBooster
 
 log = logging.getLogger(__name__)
 PARTITION_KEY = "day"
+PREDICT_BATCH_ROWS = BATCH_ROWS  # rows read, scored and written at a time
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ def predict(config: Config, model: ModelConfig, as_of: datetime, tracking: Track
     labels = Labels(model.name, int(version), day, datetime.now(UTC))
     keep = [c for c in (*model.source.id_columns, model.source.timestamp_column) if c]
     scored = (score_batch(scorer, batch, keep, labels, source.uri, f"{model.name} v{version}")
-              for batch in source.batches(window))
+              for batch in source.batches(window, PREDICT_BATCH_ROWS))
     with closing(scored):  # an error while writing closes the source too
         first = next(scored, None)  # the source's errors surface here, before anything is written
         if first is None:
