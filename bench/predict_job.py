@@ -15,7 +15,6 @@ Run: `.venv/bin/python bench/predict_job.py --rows 1000000` (and `--rows 1000000
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -109,16 +108,24 @@ def production_booster(folder: Path, n_features: int) -> Path:
     return booster
 
 
+# Run by a small interpreter so the peak RSS is the job's own: a child forked straight from this
+# (large) process would count this process's pages in its ru_maxrss until it execs.
+_LAUNCHER = """
+import resource, subprocess, sys, time
+started = time.perf_counter()
+code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode
+wall = time.perf_counter() - started
+print(code, wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
 def child(command: list[str]) -> tuple[float, float]:
     """(wall seconds, peak RSS in GB) of one child process."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"{command[:4]} failed with exit {proc.returncode}")
-    return wall, usage.ru_maxrss / 1024 / 1024
+    launched = subprocess.run([sys.executable, "-c", _LAUNCHER, *command], capture_output=True, text=True, check=True)
+    code, wall, rss_kb = launched.stdout.split()
+    if int(code) != 0:
+        raise SystemExit(f"{command[:4]} failed with exit {code}")
+    return float(wall), int(rss_kb) / 1024 / 1024
 
 
 def bare(data: str, booster_file: str, out: str, whole: bool) -> None:
