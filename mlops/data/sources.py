@@ -25,8 +25,8 @@ from mlops.data.postgres import postgres_session
 from mlops.errors import DataError
 
 BATCH_ROWS = 65_536
-# Batches a Parquet scan decodes ahead of the consumer: enough to overlap reading with scoring,
-# few enough that memory stays a handful of batches.
+# Batches a scan decodes ahead of the consumer: enough to overlap reading with scoring, few
+# enough that memory stays a handful of batches.
 _READAHEAD = 2
 
 
@@ -109,6 +109,10 @@ class FileSource(Source):
         dataset = self._dataset(fs, path)
         ts = self.config.timestamp_column
         options: dict[str, Any] = {"batch_size": batch_rows, "batch_readahead": _READAHEAD, "fragment_readahead": 1}
+        if isinstance(dataset.format, pads.ParquetFileFormat):
+            # Pre-buffering fetches every selected row group of a file up front: the whole
+            # window of a single large file in memory. Column chunks read as decoded instead.
+            options["fragment_scan_options"] = pads.ParquetFragmentScanOptions(pre_buffer=False)
         if window is None or not ts or ts not in dataset.schema.names:
             yield Scan(dataset.schema, dataset.to_batches(**options))
             return

@@ -248,10 +248,11 @@ def test_s3_object_and_prefix_stream_with_the_window_pushed_down(s3_env: S3, row
 
 
 def test_s3_outages_are_service_unavailable(s3_env: S3, rows: pa.Table, monkeypatch: pytest.MonkeyPatch) -> None:
-    from faults.proxy import FaultProxy
-    from mlops.config import TimeoutsConfig
-
     from urllib.parse import urlsplit
+
+    from faults.proxy import FaultProxy
+
+    from mlops.config import TimeoutsConfig
 
     s3_env.client().create_bucket(Bucket="outage")
     put_parquet(s3_env, "outage", "rows.parquet", rows)

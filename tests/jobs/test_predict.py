@@ -169,7 +169,7 @@ def test_small_batches_write_one_file_equal_to_scoring_the_whole_window(trained_
     from mlops.jobs import predict as predict_module
     from mlops.jobs.common import load_version
 
-    paths, config, model = trained_demo
+    _, config, model = trained_demo
     monkeypatch.setattr(predict_module, "PREDICT_BATCH_ROWS", 20)
     result = predict(config, model, END)
     written = pq.ParquetFile(result.written_to)
@@ -195,7 +195,7 @@ def test_small_batches_write_one_file_equal_to_scoring_the_whole_window(trained_
 def test_a_failure_mid_stream_leaves_the_previous_file(trained_demo, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     from mlops.jobs import predict as predict_module
 
-    paths, config, model = trained_demo
+    _, config, model = trained_demo
     monkeypatch.setattr(predict_module, "PREDICT_BATCH_ROWS", 20)
     first = predict(config, model, END)
     before = Path(first.written_to).read_bytes()
