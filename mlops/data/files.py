@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 
 from mlops.config import TimeoutsConfig
-from mlops.data.s3 import arrow_s3_error, s3_filesystem
+from mlops.data.s3 import arrow_s3_error, delete_quietly, replace_object, s3_filesystem
 from mlops.errors import DataError, MlopsError
 
 
@@ -25,6 +25,28 @@ def filesystem(uri: str, where: str, timeouts: TimeoutsConfig | None = None) -> 
     import pyarrow.fs as pafs
 
     return pafs.LocalFileSystem(), str(Path(uri.removeprefix("file://")).absolute())
+
+
+def move_into_place(fs: Any, scratch: str, path: str, uri: str, timeouts: TimeoutsConfig | None = None) -> None:
+    """Replace `path` by the finished `scratch` beside it: a rename locally, a server-side copy
+    and delete on S3; readers see the old file or the new one, never part of one."""
+    if urlsplit(uri).scheme == "s3":
+        bucket, _, source_key = scratch.partition("/")
+        replace_object(uri, bucket, source_key, path.partition("/")[2], timeouts)
+        return
+    with file_errors(uri):
+        fs.move(scratch, path)
+
+
+def remove_quietly(fs: Any, path: str, uri: str, timeouts: TimeoutsConfig | None = None) -> None:
+    if urlsplit(uri).scheme == "s3":
+        bucket, _, key = path.partition("/")
+        delete_quietly(bucket, key, timeouts)
+        return
+    try:
+        fs.delete_file(path)
+    except OSError:
+        pass
 
 
 @contextmanager

@@ -109,3 +109,20 @@ def s3_filesystem(where: str, timeouts: TimeoutsConfig | None = None) -> Any:
         region=session.get_config_variable("region") or "us-east-1", endpoint_override=endpoint(),
         connect_timeout=limits.connect_seconds, request_timeout=limits.request_seconds,
         retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=1 + limits.request_retries))
+
+
+def replace_object(where: str, bucket: str, source_key: str, key: str, timeouts: TimeoutsConfig | None = None) -> None:
+    """`source_key` copied over `key` server-side, then deleted: readers of `key` see the old
+    object until the new one is whole. boto3's managed copy goes multipart past 5 GB; unlike
+    pyarrow's move it leaves no empty "directory" marker behind."""
+    client = s3_client(timeouts)
+    with s3_errors(where):
+        client.copy({"Bucket": bucket, "Key": source_key}, bucket, key)
+        client.delete_object(Bucket=bucket, Key=source_key)
+
+
+def delete_quietly(bucket: str, key: str, timeouts: TimeoutsConfig | None = None) -> None:
+    try:
+        s3_client(timeouts).delete_object(Bucket=bucket, Key=key)
+    except Exception:  # noqa: S110 - cleanup of a write that already failed
+        pass

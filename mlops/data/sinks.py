@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mlops.config import TimeoutsConfig
-from mlops.data.files import file_errors, filesystem
+from mlops.data.files import file_errors, filesystem, move_into_place, remove_quietly
 from mlops.data.postgres import postgres_session, with_postgres
 from mlops.data.sources import quote_identifier, quote_relation
 
@@ -99,16 +99,16 @@ def parquet_file(target: str, schema: pa.Schema, timeouts: TimeoutsConfig | None
             writer.close()
             stream.close()
     except BaseException:
-        _abandon(fs, scratch, writer, stream)
+        _abandon(writer, stream)
+        remove_quietly(fs, scratch, target, timeouts)
         raise
-    with file_errors(target):
-        fs.move(scratch, path)
+    move_into_place(fs, scratch, path, target, timeouts)
 
 
-def _abandon(fs: Any, scratch: str, writer: pq.ParquetWriter | None, stream: Any) -> None:
-    """Close what is open and remove the scratch file, quietly: the write is already failing,
-    and a stray hidden scratch file is one every Parquet reader skips."""
-    for step in (writer.close if writer is not None else None, stream.close, lambda: fs.delete_file(scratch)):
+def _abandon(writer: pq.ParquetWriter | None, stream: Any) -> None:
+    """Close what is open, quietly: the write is already failing, and the scratch file this
+    leaves (or a stray one after a kill) is hidden, skipped by every Parquet reader."""
+    for step in (writer.close if writer is not None else None, stream.close):
         try:
             if step is not None:
                 step()
