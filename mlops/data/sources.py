@@ -108,21 +108,16 @@ class FileSource(Source):
         fs, path = filesystem(self.config.uri, self.uri, self.timeouts)
         dataset = self._dataset(fs, path)
         ts = self.config.timestamp_column
-        options: dict[str, Any] = {"batch_size": batch_rows, "batch_readahead": _READAHEAD, "fragment_readahead": 1}
-        if isinstance(dataset.format, pads.ParquetFileFormat):
-            # Pre-buffering fetches every selected row group of a file up front: the whole
-            # window of a single large file in memory. Column chunks read as decoded instead.
-            options["fragment_scan_options"] = pads.ParquetFragmentScanOptions(pre_buffer=False)
         if window is None or not ts or ts not in dataset.schema.names:
-            yield Scan(dataset.schema, dataset.to_batches(**options))
+            yield Scan(dataset.schema, _scan_batches(dataset, None, batch_rows))
             return
         dtype = dataset.schema.field(ts).type
         if _is_temporal(dtype):
-            yield Scan(dataset.schema, dataset.to_batches(filter=_window_expression(ts, dtype, window), **options))
+            yield Scan(dataset.schema, _scan_batches(dataset, _window_expression(ts, dtype, window), batch_rows))
             return
         # Timestamps held as text (CSV): cast and filter batch by batch, as `filter_window` does.
         schema = dataset.schema.set(dataset.schema.get_field_index(ts), pa.field(ts, pa.timestamp("us", tz="UTC")))
-        filtered = (part for batch in dataset.to_batches(**options)
+        filtered = (part for batch in _scan_batches(dataset, None, batch_rows)
                     for part in filter_window(pa.Table.from_batches([batch]), ts, window, self.uri).to_batches())
         yield Scan(schema, filtered)
 
@@ -189,6 +184,21 @@ class PostgresSource(Source):
                 settings = {"mlops.window_start": window.start.isoformat(), **settings}
             sql += " WHERE " + " AND ".join(conditions)
         return sql, settings
+
+
+def _scan_batches(dataset: pads.Dataset, condition: pc.Expression | None, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    """The dataset's rows matching `condition`, in order. Parquet is scanned one row group at a
+    time, row groups pruned by their statistics: a whole-file scan reads ahead without bound
+    when the consumer is slower than the disk (measured: 1.4 GB held behind a scorer), and
+    pre-buffering would fetch every selected row group of a file at once."""
+    options: dict[str, Any] = {"filter": condition, "batch_size": batch_rows, "batch_readahead": _READAHEAD}
+    if not isinstance(dataset.format, pads.ParquetFileFormat):
+        yield from dataset.to_batches(fragment_readahead=1, **options)
+        return
+    scan_options = pads.ParquetFragmentScanOptions(pre_buffer=False)
+    for fragment in dataset.get_fragments(filter=condition):
+        for row_group in fragment.split_by_row_group(filter=condition):
+            yield from row_group.to_batches(schema=dataset.schema, fragment_scan_options=scan_options, **options)
 
 
 def _at_most(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
