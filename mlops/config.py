@@ -131,8 +131,8 @@ class SourceConfig(_Strict):
             raise ValueError("'table' and 'query' apply to postgresql sources only")
         else:
             suffix = Path(urlsplit(self.uri).path).suffix.lower()
-            if suffix not in (".csv", ".parquet", ".pq"):
-                raise ValueError(f"file sources must end in .csv or .parquet, got {suffix or 'no suffix'!r}")
+            if suffix not in (".csv", ".parquet", ".pq", ""):  # no suffix: a folder or S3 prefix of Parquet files
+                raise ValueError(f"file sources must end in .csv or .parquet (or name a folder of Parquet files), got {suffix!r}")
         return self
 
 

@@ -15,7 +15,8 @@ are recognised by their message, and nothing else is.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -35,19 +36,81 @@ _SLICE_SECONDS = 0.2
 
 def with_postgres(uri: str, action: str, work: Callable[[Any], T], timeouts: TimeoutsConfig | None = None) -> T:
     """Run `work(cursor)` on one connection in one transaction and commit it."""
-    import adbc_driver_manager
+    with postgres_session(uri, action, timeouts) as session:
+        return session.run(work)
+
+
+class PostgresSession:
+    """One connection and its cursor; every call on it bounded in time and its failures mapped."""
+
+    def __init__(self, uri: str, action: str, limits: TimeoutsConfig, connection: Any) -> None:
+        self.uri, self.action, self.limits, self.connection = uri, action, limits, connection
+        self.cursor = connection.cursor()
+        self.hung = False  # a call outlived its wait and may still be running in its thread
+
+    def run(self, work: Callable[[Any], T]) -> T:
+        """`work(cursor)`, waited for at most the connect and statement timeouts plus a margin."""
+        try:
+            return _mapped(self.uri, self.action, lambda: within(_bound(self.limits), lambda: work(self.cursor),
+                                                                 f"{redact_uri(self.uri)}: {self.action}"))
+        except ServiceUnavailable:
+            self.hung = True
+            raise
+
+    def close(self) -> None:
+        """Close in the background, waiting a little: closing talks to the server, which may be
+        the thing that hung. Never while a timed-out call may still use the connection (libpq
+        allows one thread at a time); the process is about to exit then anyway."""
+        if self.hung:
+            return
+
+        def close() -> None:
+            self.cursor.close()
+            self.connection.close()
+
+        try:
+            within(self.limits.connect_seconds, close, "closing the connection")
+        except Exception:  # noqa: S110 - the outcome is already decided; a failed close changes nothing
+            pass
+
+    def stream(self, reader: Any) -> Iterator[Any]:
+        """The record batches of an ADBC reader, each wait for the next one bounded like `run`."""
+        def following(_: Any) -> Any:
+            try:
+                return reader.read_next_batch()
+            except StopIteration:
+                return None
+
+        while (batch := self.run(following)) is not None:
+            yield batch
+
+
+@contextmanager
+def postgres_session(uri: str, action: str, timeouts: TimeoutsConfig | None = None) -> Iterator[PostgresSession]:
+    """A connection held for the block: committed when the block ends normally; closed either
+    way, so an error or a consumer that stops reading early (GeneratorExit) rolls back."""
     from adbc_driver_postgresql import dbapi
 
     limits = timeouts or TimeoutsConfig()
+    connection = _mapped(uri, action, lambda: within(_bound(limits), lambda: dbapi.connect(libpq_uri(uri, limits)),
+                                                     f"{redact_uri(uri)}: {action}"))
+    session = PostgresSession(uri, action, limits, connection)
+    try:
+        yield session
+        session.run(lambda _: connection.commit())
+    finally:
+        session.close()
 
-    def unit() -> T:
-        with dbapi.connect(libpq_uri(uri, limits)) as conn, conn.cursor() as cursor:
-            result = work(cursor)
-            conn.commit()
-            return result
+
+def _bound(limits: TimeoutsConfig) -> float:
+    return limits.connect_seconds + limits.statement_seconds + 5
+
+
+def _mapped(uri: str, action: str, call: Callable[[], T]) -> T:
+    import adbc_driver_manager
 
     try:
-        return within(limits.connect_seconds + limits.statement_seconds + 5, unit, f"{redact_uri(uri)}: {action}")
+        return call()
     except adbc_driver_manager.Error as exc:
         raise postgres_error(uri, action, exc) from exc
 

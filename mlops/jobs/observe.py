@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mlops.jobs.drift_check import DriftResult, NoProduction
 from mlops.metrics import JobMetrics
 from mlops.notify import Notice
 
-if TYPE_CHECKING:  # types only: importing the other jobs would load XGBoost and MLflow's model code into drift-check
+if TYPE_CHECKING:  # the predict command never imports drift-check's statistics or retrain's training
+    from mlops.jobs.drift_check import DriftResult, NoProduction
     from mlops.jobs.predict import PredictResult
     from mlops.jobs.retrain import RetrainResult
 
@@ -30,6 +30,8 @@ def retrain_metrics(metrics: JobMetrics, result: RetrainResult) -> None:
 def drift_metrics(metrics: JobMetrics, result: DriftResult | NoProduction) -> None:
     """A backfill (an as-of older than the newest check) pushes no drift gauges: they describe
     the newest data, and an old window must not overwrite them."""
+    from mlops.jobs.drift_check import NoProduction
+
     if isinstance(result, NoProduction):
         metrics.set("mlops_production_missing", 1.0)
         return
@@ -76,6 +78,8 @@ def retrain_notice(result: RetrainResult) -> Notice | None:
 
 
 def drift_notice(result: DriftResult | NoProduction) -> Notice | None:
+    from mlops.jobs.drift_check import NoProduction
+
     if isinstance(result, NoProduction):
         return Notice("no_production", "drift-check", result.model, "no production model yet: nothing to check (run retrain)")
     summary = result.summary()

@@ -71,9 +71,32 @@ class LabelledBooster:
                 columns[feature["name"]] = numeric.replace([np.inf, -np.inf], np.nan)
         return pd.DataFrame(columns, index=data.index)
 
-    def predict_proba(self, data: pd.DataFrame) -> np.ndarray:
-        matrix = xgb.DMatrix(self.frame(data), enable_categorical=True)
-        raw = np.asarray(self.booster.predict(matrix), dtype="float64")
+    def matrix(self, data: Any) -> np.ndarray:
+        """The features of a DataFrame or an Arrow table or record batch as the float32 matrix
+        the booster was trained on: training order, categories as their training codes,
+        unseen categories, missing values and infinities as NaN. Arrow columns are read
+        without a pandas round trip; categories are keyed once per distinct value."""
+        names = list(data.columns) if isinstance(data, pd.DataFrame) else list(data.schema.names)
+        missing = [name for name in self.feature_names if name not in names]
+        if missing:
+            raise ValueError(f"input lacks feature columns: {', '.join(missing)}")
+        out = np.empty((len(data), len(self.features)), dtype=np.float32)
+        for j, feature in enumerate(self.features):
+            if isinstance(data, pd.DataFrame):
+                values = data[feature["name"]]
+                if feature["kind"] == "categorical":
+                    out[:, j] = _codes(category_keys(values), feature["categories"])
+                else:
+                    out[:, j] = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+            else:
+                out[:, j] = _arrow_feature(data.column(feature["name"]), feature)
+        out[np.isinf(out)] = np.nan
+        return out
+
+    def predict_proba(self, data: Any) -> np.ndarray:
+        """Class probabilities of a DataFrame or an Arrow table or record batch."""
+        matrix = self.matrix(data)
+        raw = np.asarray(self.booster.inplace_predict(matrix, missing=np.nan), dtype="float64")
         if raw.ndim == 1:  # binary:logistic gives P(classes[1])
             return np.column_stack([1.0 - raw, raw])
         normalised: np.ndarray = raw / raw.sum(axis=1, keepdims=True)
@@ -83,6 +106,39 @@ class LabelledBooster:
         codes = self.predict_proba(data).argmax(axis=1)
         labels: np.ndarray = np.asarray(self.classes)[codes]
         return labels
+
+
+def _codes(keys: pd.Series, categories: list[str]) -> np.ndarray:
+    """Training codes of canonical keys as float; -1 (missing or unseen) becomes NaN."""
+    codes: np.ndarray = pd.Categorical(keys.to_numpy(dtype=object), categories=categories).codes.astype(np.float32)
+    codes[codes < 0] = np.nan
+    return codes
+
+
+def _arrow_feature(column: Any, feature: dict[str, Any]) -> np.ndarray:
+    """One Arrow column as float64 values (numeric) or float32 codes (categorical)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    dtype = column.type
+    if feature["kind"] != "categorical":
+        if pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_boolean(dtype) \
+                or pa.types.is_decimal(dtype) or pa.types.is_null(dtype):
+            numbers: np.ndarray = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
+            return numbers
+        parsed: np.ndarray = pd.to_numeric(column.to_pandas(), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        return parsed
+    try:
+        encoded = column if pa.types.is_dictionary(dtype) else pc.dictionary_encode(column)
+    except pa.ArrowNotImplementedError:  # a type without a hash kernel: key every value
+        return _codes(category_keys(column.to_pandas()), feature["categories"])
+    # The key of each distinct value, then a lookup by index: the same keys as keying every row.
+    lookup = np.append(_codes(category_keys(encoded.dictionary.to_pandas()), feature["categories"]), np.float32(np.nan))
+    indices = pc.fill_null(encoded.indices, len(lookup) - 1).to_numpy(zero_copy_only=False)
+    codes: np.ndarray = lookup[indices]
+    return codes
 
 
 class XGBLabelModel(PythonModel):  # type: ignore[misc]

@@ -144,3 +144,109 @@ def test_pyarrow_dataset_reads_the_predictions_folder_as_one_table(predictions_f
     assert table.num_rows == rows
     assert table.schema.field("as_of").type == "date32[day]"
     assert set(table.column("model_name").to_pylist()) == {"churn"}
+
+
+# --- streamed scoring: batch by batch, the same output, never half a day written ---
+
+
+def day_file(folder: Path) -> Path:
+    return folder / "churn" / "day=2026-11-23" / "predictions.parquet"
+
+
+@pytest.fixture(scope="module")
+def trained_demo(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    tmp_path = tmp_path_factory.mktemp("streamed")
+    paths = write_demo(tmp_path, END)
+    config, model = with_predictions(load_config(paths.config, environ={}), uri=str(tmp_path / "predictions"))
+    retrain(config, model, END, run_key="streamed")
+    return paths, config, model
+
+
+def test_small_batches_write_one_file_equal_to_scoring_the_whole_window(trained_demo, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    from mlops.data.sources import Window, open_source
+    from mlops.jobs import predict as predict_module
+    from mlops.jobs.common import load_version
+
+    _, config, model = trained_demo
+    monkeypatch.setattr(predict_module, "PREDICT_BATCH_ROWS", 20)
+    result = predict(config, model, END)
+    written = pq.ParquetFile(result.written_to)
+    groups = [written.metadata.row_group(i).num_rows for i in range(written.metadata.num_row_groups)]
+    assert len(groups) >= -(-result.rows // 20) > 3 and max(groups) <= 20  # one row group per batch, one file
+    table = written.read()
+    assert sorted(p.name for p in Path(result.written_to).parent.iterdir()) == ["predictions.parquet"]
+
+    # The reference: the whole window scored at once through pandas, as predict did before streaming.
+    tracking = Tracking(config.tracking)
+    scorer = load_version(tracking, model.name, "1")
+    window = open_source(model.source).load(Window.ending(END, model.predictions.window_days))
+    proba = scorer.predict_proba(window.to_pandas())
+    best = proba.argmax(axis=1)
+    assert table.column("customer_id").to_pylist() == window.column("customer_id").to_pylist()
+    assert table.column("event_time").equals(window.column("event_time"))
+    assert table.column("prediction").to_pylist() == list(np.asarray(scorer.classes)[best])
+    assert np.array_equal(table.column("score").to_numpy(), proba[np.arange(len(best)), best])
+    assert table.schema.field("as_of").type == "date32[day]" and table.schema.field("model_version").type == "int32"
+    assert len(set(table.column("scored_at").to_pylist())) == 1  # one run, one moment
+
+
+def test_a_failure_mid_stream_leaves_the_previous_file(trained_demo, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from mlops.jobs import predict as predict_module
+
+    _, config, model = trained_demo
+    monkeypatch.setattr(predict_module, "PREDICT_BATCH_ROWS", 20)
+    first = predict(config, model, END)
+    before = Path(first.written_to).read_bytes()
+    failing = planted_failure(monkeypatch, predict_module, on_call=3)
+    with pytest.raises(RuntimeError, match="planted"):
+        predict(config, model, END)
+    assert failing["calls"] == 3
+    assert Path(first.written_to).read_bytes() == before  # the day's file is the earlier run's, whole
+    assert sorted(p.name for p in Path(first.written_to).parent.iterdir()) == ["predictions.parquet"]  # no scratch left
+
+
+def planted_failure(monkeypatch: pytest.MonkeyPatch, module, on_call: int) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """score_batch fails on its `on_call`-th call: a crash after some batches were written."""
+    original = module.score_batch
+    seen = {"calls": 0}
+
+    def failing(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen["calls"] += 1
+        if seen["calls"] == on_call:
+            raise RuntimeError("planted failure while scoring")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, "score_batch", failing)
+    return seen
+
+
+def test_postgres_day_is_replaced_batch_by_batch_in_one_transaction(tmp_path: Path, postgres: Postgres,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlops.jobs import predict as predict_module
+
+    paths = write_demo(tmp_path, END)
+    with dbapi.connect(postgres.uri()) as conn, conn.cursor() as cur:
+        cur.adbc_ingest("churn_stream_src", pq.read_table(paths.data), mode="replace")
+        conn.commit()
+    text = paths.config.read_text().replace("uri: ./data/churn.parquet", f"uri: {postgres.uri()}\n      table: churn_stream_src")
+    paths.config.write_text(text + "    predictions: {table: churn_stream_scores}\n")
+    config = load_config(paths.config, environ={})
+    model = config.models[0]
+    retrain(config, model, END, run_key="pg-stream")
+    monkeypatch.setattr(predict_module, "PREDICT_BATCH_ROWS", 20)
+    result = predict(config, model, END)
+    assert result.rows == rows_in_last_day(paths.data) > 60
+
+    def day_rows() -> list[tuple[object, ...]]:
+        with dbapi.connect(postgres.uri()) as conn, conn.cursor() as cur:
+            cur.execute("SELECT customer_id, prediction, score, scored_at FROM churn_stream_scores ORDER BY customer_id")
+            return list(cur.fetchall())
+
+    before = day_rows()
+    assert len(before) == result.rows
+    planted_failure(monkeypatch, predict_module, on_call=3)  # two batches appended, then the crash
+    with pytest.raises(RuntimeError, match="planted"):
+        predict(config, model, END)
+    assert day_rows() == before  # rolled back: the earlier run's day, whole
