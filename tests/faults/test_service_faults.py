@@ -41,7 +41,9 @@ def test_hung_features_database_fails_the_job_fast_with_exit_1(stack: Stack, tmp
         result = run(config, "retrain", "--model", "hung", *AS_OF)
         elapsed = time.monotonic() - started
     assert result.returncode == 1, result.stderr
-    assert elapsed < 60, elapsed
+    # Bounded by the config's timeouts (3 s connect, 30 s statement); without them the job waits
+    # forever. The rest is the process's own start, which a loaded 2-core machine stretches.
+    assert elapsed < 120, elapsed
     assert "s3cr3t" not in result.stderr
     one_line_error(result.stderr, "hung")
 
