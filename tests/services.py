@@ -32,6 +32,7 @@ TOOL_PACKAGES = {
     "setpriv": "apt-get install util-linux",
     "nsenter": "apt-get install util-linux",
     "ip": "apt-get install iproute2",
+    "chromium": "apt-get install chromium",
 }
 MISSING_TOOLS: dict[str, str] = {}
 
