@@ -186,10 +186,12 @@ class XGBoostParams(BaseModel):
 
 
 class TrainingConfig(_Strict):
-    """`memory_budget_mb` bounds the Arrow size of the window trained in memory (in-memory
-    training peaks near 6x that, see README); a larger window trains from disk through XGBoost's
-    external memory. `engine: dask` trains on the dask.distributed cluster at `dask_scheduler`
-    (write it as `${MLOPS_DASK_SCHEDULER_ADDRESS}`, set by k8s/components/dask)."""
+    """`memory_budget_mb` bounds the Arrow size (MiB) of the window trained in memory (in-memory
+    training peaks near 3.5x that, see README); a larger window trains from disk through XGBoost's
+    external memory. `engine: dask` trains on the dask.distributed cluster at `dask_scheduler`.
+    Write both as k8s/base/config.yaml does, `engine: ${MLOPS_TRAINING_ENGINE:-local}` and
+    `dask_scheduler: ${MLOPS_DASK_SCHEDULER_ADDRESS:-}`: the ConfigMap is shared by every CronJob,
+    and only retrain gets the variables (from k8s/components/dask)."""
 
     window_days: int | None = Field(default=None, gt=0)
     test_fraction: float = Field(default=0.2, gt=0.0, lt=0.9)
