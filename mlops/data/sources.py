@@ -21,7 +21,7 @@ import pyarrow.dataset as pads
 
 from mlops.config import SourceConfig, TimeoutsConfig, redact_uri
 from mlops.data.files import file_errors, filesystem
-from mlops.data.postgres import postgres_session
+from mlops.data.postgres import postgres_session, with_postgres
 from mlops.errors import DataError
 
 BATCH_ROWS = 65_536
@@ -85,6 +85,15 @@ class Source(ABC):
                 if batch.num_rows:
                     yield batch
 
+    def schema(self) -> pa.Schema:
+        """The source's columns without reading its rows: Parquet footers, a CSV's first block,
+        a `LIMIT 0` query."""
+        with file_errors(self.uri):
+            return self._schema()
+
+    @abstractmethod
+    def _schema(self) -> pa.Schema: ...
+
     def _applicable(self, window: Window | None) -> Window | None:
         return window if self.config.timestamp_column else None
 
@@ -121,6 +130,11 @@ class FileSource(Source):
                     for part in filter_window(pa.Table.from_batches([batch]), ts, window, self.uri).to_batches())
         yield Scan(schema, filtered)
 
+    def _schema(self) -> pa.Schema:
+        fs, path = filesystem(self.config.uri, self.uri, self.timeouts)
+        schema: pa.Schema = self._dataset(fs, path).schema
+        return schema
+
     def _dataset(self, fs: Any, path: str) -> pads.Dataset:
         import pyarrow.fs as pafs
 
@@ -148,6 +162,16 @@ class PostgresSource(Source):
     is held while the consumer iterates: each wait for the next batch is bounded like any
     statement, and the server's statement_timeout covers the whole read.
     """
+
+    def _schema(self) -> pa.Schema:
+        sql, _ = self.build_query(None)
+
+        def read(cursor: Any) -> pa.Schema:
+            cursor.execute(f"{sql} LIMIT 0")
+            return cursor.fetch_arrow_table().schema
+
+        schema: pa.Schema = with_postgres(self.config.uri, "reading the schema", read, self.timeouts)
+        return schema
 
     @contextmanager
     def _scan(self, window: Window | None, batch_rows: int) -> Iterator[Scan]:

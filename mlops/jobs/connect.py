@@ -10,7 +10,6 @@ Pushgateway. Every check runs even when an earlier one fails; the exit code is t
 from __future__ import annotations
 
 import os
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -19,20 +18,16 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.dataset as pads
-import pyarrow.parquet as pq
 
 from mlops.config import Config, ModelConfig
 from mlops.data.postgres import with_postgres
 from mlops.data.s3 import s3_client, s3_errors
-from mlops.data.sources import PostgresSource, open_source, quote_relation
+from mlops.data.sources import open_source, quote_relation
 from mlops.errors import INTERNAL_ERROR, DataError, MlopsError
 from mlops.metrics import check_pushgateway
 from mlops.tracking.client import PRODUCTION, Tracking
 
 Status = Literal["ok", "FAIL", "skip"]
-_CSV_HEAD = 1 << 16  # bytes of an S3 CSV read for its header and column types
 
 
 @dataclass(frozen=True)
@@ -86,45 +81,11 @@ def _tracking(tracking: Tracking) -> tuple[Tracking, str]:
 
 
 def _schema(config: Config, model: ModelConfig) -> tuple[pa.Schema, str]:
-    source = model.source
-    where = open_source(source, config.timeouts).uri
-    if source.kind == "postgres":
-        sql, _ = PostgresSource(source, config.timeouts).build_query(None)
-
-        def read(cursor: Any) -> pa.Schema:
-            cursor.execute(f"{sql} LIMIT 0")
-            return cursor.fetch_arrow_table().schema
-
-        schema: pa.Schema = with_postgres(source.uri, "reading the schema", read, config.timeouts)
-    elif source.kind == "s3":
-        schema = _s3_schema(source.uri, config)
-    else:
-        path = Path(source.uri.removeprefix("file://"))
-        if not path.is_file():
-            raise DataError(f"{where}: file not found")
-        try:
-            schema = pads.dataset(path, format="csv" if path.suffix.lower() == ".csv" else "parquet").schema
-        except (OSError, ValueError, pa.ArrowException) as exc:
-            raise DataError(f"{where}: cannot read ({str(exc).splitlines()[0]})") from exc
-    return schema, f"{where} readable, {len(schema.names)} columns"
-
-
-def _s3_schema(uri: str, config: Config) -> pa.Schema:
-    """The schema from the object's end (a Parquet footer) or start (a CSV's first block): a few KiB, not the object."""
-    parts = urlsplit(uri)
-    bucket, key = parts.netloc, parts.path.lstrip("/")
-    client = s3_client(config.timeouts)
-    with s3_errors(uri):
-        if key.lower().endswith(".csv"):
-            head = client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{_CSV_HEAD - 1}")["Body"].read()
-            complete = head[: head.rfind(b"\n") + 1] or head
-            return pacsv.read_csv(pa.BufferReader(complete)).schema
-        tail = client.get_object(Bucket=bucket, Key=key, Range="bytes=-8")["Body"].read()
-        if len(tail) < 8 or tail[4:] != b"PAR1":
-            raise DataError(f"{uri}: not a Parquet file")
-        (length,) = struct.unpack("<I", tail[:4])
-        footer = client.get_object(Bucket=bucket, Key=key, Range=f"bytes=-{length + 8}")["Body"].read()
-    return pq.read_schema(pa.BufferReader(b"PAR1" + footer))
+    """The source's columns, read as its jobs read it (a file, folder, S3 object or prefix, a
+    table or query) but without its rows."""
+    source = open_source(model.source, config.timeouts)
+    schema = source.schema()
+    return schema, f"{source.uri} readable, {len(schema.names)} columns"
 
 
 def _profile(tracking: Tracking, model: ModelConfig) -> tuple[dict[str, Any] | None, str]:

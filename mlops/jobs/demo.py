@@ -47,6 +47,8 @@ models:
     drift:
       current_window_days: {shift_days}
       min_rows: 200
+    predictions:
+      uri: ./predictions             # relative to this file: mlops-demo/predictions/churn/day=<date>/
 """
 
 
@@ -156,24 +158,24 @@ def run_demo(workdir: Path, echo: Callable[[str], None]) -> None:
     if drift.get("run_id"):
         echo(f"  report: drift_report.html of run {drift['run_id']} (experiment {config.tracking.experiment_prefix}/churn/monitoring)")
 
-    from mlops.config import PredictionsConfig
     from mlops.jobs.predict import predict
 
-    scoring = model.model_copy(update={"predictions": PredictionsConfig(uri=str((paths.workdir / "predictions").resolve()))})
-    scored = predict(config, scoring, end, tracking=tracking)
+    scored = predict(config, model, end, tracking=tracking)
     echo(f"\npredict with production v{scored.version}: {scored.rows} rows of the last day scored into {scored.written_to}")
 
     echo("\nstatus:")
     for entry in status(config, tracking):
         production, previous = entry["production"], entry["previous"]
-        echo(f"  {entry['model']}: production v{production['version'] if production else '-'}, "
-             f"previous v{previous['version'] if previous else '-'}")
+        echo(f"  {entry['model']}: production {'v' + str(production['version']) if production else 'none'}, "
+             f"previous {'v' + str(previous['version']) if previous else 'none'}")
         if production:
-            echo(f"    metrics on its own training holdout {production.get('metrics')}")
+            metrics = ", ".join(f"{k} {v:.4f}" for k, v in sorted((production.get("metrics") or {}).items()))
+            echo(f"    metrics on its own training holdout: {metrics or 'none logged'}")
     verdict_next = "  (drift says retrain: the gate decides whether a new version beats production on the same holdout)\n" \
         if drift["retrain_needed"] else ""
     echo(f"\ndone in {time.monotonic() - started:.1f}s. Next, try:\n{verdict_next}"
          f"  .venv/bin/mlops --config {paths.config} status\n"
+         f"  .venv/bin/mlops --config {paths.config} predict --model churn   # today's scores, rewritten in place\n"
          f"  .venv/bin/mlops --config {paths.config} history --model churn      # every promotion and rejection, with its gate table\n"
          f"  .venv/bin/mlops --config {paths.config} leaderboard --model churn\n"
          f"  .venv/bin/mlops --config {paths.config} compare --model churn --versions 1,2   # side by side on the same fresh rows\n"

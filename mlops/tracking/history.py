@@ -49,8 +49,8 @@ class AuditEvent:
         return json.dumps(data, separators=(",", ":"))
 
     def describe(self) -> str:
-        move = (f"production v{self.production_before or '-'} -> v{self.production_after or '-'}"
-                if self.production_before != self.production_after else f"production stays v{self.production_before or '-'}")
+        move = (f"production {_named(self.production_before)} -> {_named(self.production_after)}"
+                if self.production_before != self.production_after else f"production stays {_named(self.production_before)}")
         verb = {"promoted": "promoted", "rejected": "rejected", "forced": "force-promoted", "rollback": "rolled back to"}[self.kind]
         return f"{self.at}  {verb} v{self.version} ({move}) by {self.actor} via {self.source}: {self.reason}"
 
@@ -103,6 +103,10 @@ def last_verdict(events: list[AuditEvent], version: str) -> AuditEvent | None:
     """The most recent gate judgement (promoted, rejected or forced) of a version."""
     judged = [e for e in events if e.version == version and e.kind in ("promoted", "rejected", "forced")]
     return judged[-1] if judged else None
+
+
+def _named(version: str | None) -> str:
+    return f"v{version}" if version else "none"
 
 
 def model_description(name: str, event: AuditEvent) -> str:

@@ -48,6 +48,14 @@ def test_every_service_reachable_and_every_column_present(tmp_path: Path, postgr
     sink = io.BytesIO()
     pq.write_table(rows, sink)
     aws.client().put_object(Bucket="connect", Key="churn.parquet", Body=sink.getvalue())
+    # Sources given as a folder and as an S3 prefix of Parquet files, read as the jobs read them.
+    (tmp_path / "folder").mkdir()
+    half = rows.num_rows // 2
+    for i, part in enumerate((rows.slice(0, half), rows.slice(half))):
+        pq.write_table(part, tmp_path / "folder" / f"part-{i}.parquet")
+        part_sink = io.BytesIO()
+        pq.write_table(part, part_sink)
+        aws.client().put_object(Bucket="connect", Key=f"parts/part-{i}.parquet", Body=part_sink.getvalue())
     monkeypatch.setenv("MLOPS_PUSHGATEWAY_URL", pushgateway_url)
     config = tmp_path / "mlops.yaml"
     model = {"target": "churned", "categorical_features": ["plan", "region", "contract"]}
@@ -59,12 +67,14 @@ def test_every_service_reachable_and_every_column_present(tmp_path: Path, postgr
              "predictions": {"table": "connect_predictions"}},
             {"name": "lake", **model, "source": {"uri": "s3://connect/churn.parquet", "timestamp_column": "event_time"},
              "predictions": {"uri": "s3://connect/predictions"}},
+            {"name": "folder", **model, "source": {"uri": str(tmp_path / "folder"), "timestamp_column": "event_time"}},
+            {"name": "prefix", **model, "source": {"uri": "s3://connect/parts/", "timestamp_column": "event_time"}},
         ]}))
     result, lines = check(config)
     assert result.exit_code == 0, result.output
     assert all(line.startswith("ok ") for line in lines.values()), result.output
     assert {"tracking", "pg source", "pg columns", "pg sink", "lake source", "lake columns", "lake sink",
-            "pushgateway"} <= set(lines)
+            "folder source", "folder columns", "prefix source", "prefix columns", "pushgateway"} <= set(lines)
     assert "no production version yet" in lines["pg production profile"]
     assert "will be created on the first predict" in lines["pg sink"]
     assert "connect_predictions" not in _tables(postgres)  # nothing was written
