@@ -4,6 +4,7 @@ config's `training.engine` / `training.dask_scheduler` read."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -19,7 +20,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
     tree = copy_k8s(tmp_path_factory.mktemp("k8s-dask") / "k8s")
     overlay = tree / "overlays" / "dev"  # as an operator enables it: one line in the overlay
     with (overlay / "kustomization.yaml").open("a") as kustomization:
-        kustomization.write("components:\n  - ../../components/dask\n")
+        kustomization.write(f"components:\n  - {os.path.relpath(tree / 'components' / 'dask', overlay)}\n")
     result = subprocess.run([tool("kubectl"), "kustomize", str(overlay)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     path = tree.parent / "dev-dask.yaml"
