@@ -89,6 +89,10 @@ class Tracking:
     # -- experiments and runs -------------------------------------------------------------
 
     def experiment_id(self, name: str) -> str:
+        """The experiment's id, created when missing. Two jobs of one model starting together
+        both find it missing: the one that loses the creation reads the winner's."""
+        from mlflow.exceptions import MlflowException
+
         with mlflow_errors(f"experiment {name!r} on {self.describe()}"):
             experiment = self.client.get_experiment_by_name(name)
             if experiment is not None:
@@ -98,8 +102,15 @@ class Tracking:
             location = None
             if self.config.embedded:
                 location = Path(self.config.artifact_location).resolve().as_uri()
-            # Without the kind, MLflow 3's UI opens the experiment in its GenAI view.
-            return str(self.client.create_experiment(name, artifact_location=location, tags={EXPERIMENT_KIND: CUSTOM_MODEL}))
+            try:
+                # Without the kind, MLflow 3's UI opens the experiment in its GenAI view.
+                return str(self.client.create_experiment(name, artifact_location=location, tags={EXPERIMENT_KIND: CUSTOM_MODEL}))
+            except MlflowException:
+                # The server answers a lost race with its unique-constraint error, not one code.
+                created = self.client.get_experiment_by_name(name)
+                if created is None:
+                    raise
+                return str(created.experiment_id)
 
     def ping(self) -> int:
         """Reach the store (and the server's authentication): the number of experiments seen, up to 100."""
