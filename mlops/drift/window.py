@@ -119,6 +119,7 @@ class WindowSummary:
         self._score_support = support_of(profile.get("prediction_scores") or {})
         self._score_lookup = Lookup(self._score_support)
         self._prepared = {name: METHODS[summary["kind"]].prepare(summary) for name, summary in profile["features"].items()}
+        self._kept: np.ndarray | None = None  # the last batch's compared rows, when training rows were left out
 
     @classmethod
     def of_frame(cls, profile: dict[str, Any], frame: pd.DataFrame, scores: np.ndarray | None = None) -> WindowSummary:
@@ -134,8 +135,12 @@ class WindowSummary:
         """The window has every feature column the model needs."""
         return self.columns is not None and all(name in self.columns for name in self.profile["features"])
 
-    def add(self, batch: pa.RecordBatch) -> pd.DataFrame:
-        return self.add_frame(batch.to_pandas())
+    def add(self, batch: pa.RecordBatch) -> tuple[pd.DataFrame, pa.RecordBatch]:
+        """Fold one batch; its compared rows as a frame and as Arrow (the model scores the Arrow
+        rows: categories keyed once per distinct value, not once per row)."""
+        self._kept = None
+        frame = self.add_frame(batch.to_pandas())
+        return frame, batch if self._kept is None else batch.filter(pa.array(self._kept))
 
     def add_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         if self.columns is None:
@@ -152,6 +157,7 @@ class WindowSummary:
                 seen = (stamps < pd.Timestamp(self.trained_until)).to_numpy()
                 if seen.any():
                     self.left_out += int(seen.sum())
+                    self._kept = ~seen
                     frame = frame.loc[~seen].reset_index(drop=True)
         self.rows += len(frame)
         for name, summary in self.profile["features"].items():
@@ -230,19 +236,19 @@ def fold(batches: Iterable[pa.RecordBatch], window: WindowSummary, load_model: C
     loaded only for a window that has the feature columns and at least `min_rows` rows; the
     rows before that point wait for it (fewer than `min_rows` plus one batch)."""
     model: Model | None = None
-    waiting: list[pd.DataFrame] = []
+    waiting: list[tuple[pd.DataFrame, pa.RecordBatch]] = []
     for batch in batches:
-        frame = window.add(batch)
+        frame, rows = window.add(batch)
         if frame.empty or not window.scorable:
             continue
         if model is None:
-            waiting.append(frame)
+            waiting.append((frame, rows))
             if window.rows < min_rows:
                 continue
             model = load_model()
-            frames, waiting = waiting, []
+            parts, waiting = waiting, []
         else:
-            frames = [frame]
-        for part in frames:
-            window.add_scores(part, model.predict_proba(part), model.classes)
+            parts = [(frame, rows)]
+        for part, arrow in parts:
+            window.add_scores(part, model.predict_proba(arrow), model.classes)
     return model

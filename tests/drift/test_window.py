@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pytest
 from window_cases import CLASSES, TRAINED_UNTIL, Case, cases, proba
@@ -30,9 +29,10 @@ class Model:
     def __init__(self) -> None:
         self.scored = 0
 
-    def predict_proba(self, data: pd.DataFrame) -> np.ndarray:
+    def predict_proba(self, data: pa.RecordBatch) -> np.ndarray:
+        assert isinstance(data, pa.RecordBatch)  # the compared rows, as Arrow
         self.scored += len(data)
-        return proba(data)
+        return proba(data.to_pandas())
 
 
 def summarise(case: Case, batch_rows: int | None) -> tuple[WindowSummary, Model, int]:
