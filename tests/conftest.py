@@ -10,6 +10,7 @@ from typing import Any
 
 import mlflow
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 
 from mlops.config import Config
@@ -50,6 +51,16 @@ def with_policy(config: Config, **promotion: Any) -> Config:
     model = config.models[0]
     changed = model.model_copy(update={"promotion": model.promotion.model_copy(update=promotion)})
     return config.model_copy(update={"models": [changed]})
+
+
+def without_predictions(config: Path) -> Path:
+    """The demo's config file with its model's predictions section removed (predict then fails
+    with a config error, exit 2): the simplest failing job for tests of failure reporting."""
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    for model in data["models"]:
+        model.pop("predictions", None)
+    config.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return config
 
 
 def store_client(uri: str) -> MlflowClient:

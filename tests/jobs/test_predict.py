@@ -18,7 +18,7 @@ from mlops.jobs.predict import predict
 from mlops.jobs.retrain import retrain
 from mlops.tracking import Tracking
 
-from conftest import END
+from conftest import END, without_predictions
 from services import Postgres
 
 
@@ -50,8 +50,9 @@ def test_predict_to_files_is_idempotent_and_labelled(tmp_path: Path) -> None:
     assert set(written.column("model_version").to_pylist()) == {1}
     second = predict(config, model, END)
     assert second.written_to == first.written_to and pq.read_table(second.written_to).num_rows == first.rows
+    bare = load_config(without_predictions(paths.config), environ={})
     with pytest.raises(ConfigError, match="no predictions section"):
-        predict(base, base.models[0], END)
+        predict(bare, bare.models[0], END)
 
 
 def test_predict_to_postgres_replaces_the_day(tmp_path: Path, postgres: Postgres) -> None:
