@@ -39,6 +39,29 @@ def category_keys(values: Any) -> pd.Series:
     return keys
 
 
+def key_counts(values: Any) -> tuple[int, int, dict[str, int]]:
+    """(rows, missing values, count per canonical key): what `category_keys(values).value_counts()`
+    gives, with each distinct value keyed once instead of every row (equal values share a key, so
+    counting values first and then keying them loses nothing)."""
+    series = values if isinstance(values, pd.Series) else pd.Series(values, dtype=object if _is_list(values) else None)
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        codes = series.cat.codes.to_numpy()
+        tallies = np.bincount(codes[codes >= 0], minlength=len(series.cat.categories))
+        distinct = pd.Series(series.cat.categories)
+    else:
+        try:
+            counted = series.value_counts(dropna=True, sort=False)
+        except TypeError:  # unhashable values: key every row
+            counted = category_keys(series).value_counts(dropna=True, sort=False)
+        tallies, distinct = counted.to_numpy(), pd.Series(counted.index)
+    keys = category_keys(distinct).to_numpy(dtype=object)
+    named = np.array([k is not None for k in keys], dtype=bool)
+    present = tallies[named] if tallies.size else tallies
+    summed = pd.Series(present, index=pd.Index(keys[named], dtype=object)).groupby(level=0, sort=False).sum()
+    counts = {str(k): int(v) for k, v in zip(summed.index, summed.to_numpy(), strict=True) if v}
+    return len(series), len(series) - sum(counts.values()), counts
+
+
 def _is_list(values: Any) -> bool:
     return isinstance(values, list | tuple) or (isinstance(values, np.ndarray) and values.dtype == object)
 

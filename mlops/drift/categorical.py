@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from mlops.categories import category_keys
+from mlops.categories import key_counts
 from mlops.drift.stats import FeatureDrift, degenerate, finite, psi
 
 MIN_EXPECTED = 5.0
@@ -37,11 +37,8 @@ class CategoryCounts:
 
     @classmethod
     def of(cls, values: Any) -> CategoryCounts:
-        keys = category_keys(values)
-        present = keys.dropna()
-        frequencies = present.value_counts()
-        return cls(len(keys), len(keys) - len(present),
-                   dict(zip(frequencies.index.tolist(), frequencies.to_numpy().tolist(), strict=True)))
+        rows, missing, counts = key_counts(values)
+        return cls(rows, missing, counts)
 
     def merge(self, other: CategoryCounts) -> CategoryCounts:
         counts = dict(self.counts)

@@ -78,6 +78,14 @@ class NumericCounts:
                                  self.high_finite + other.high_finite)
 
 
+def ecdf(counts: NumericCounts, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ECDF of `n` counted values just below and at each support point; the profile's
+    reference CDF and the window's current one are both this."""
+    at, between = counts.at, counts.between
+    below = np.cumsum(between[:-1]) + np.concatenate([[0], np.cumsum(at)[:-1]])
+    return below / n, (below + at) / n  # counts first, so each share is one rounding from exact
+
+
 def support_of(profile: dict[str, Any]) -> np.ndarray:
     return np.asarray(profile.get("support") or [], dtype="float64")
 
@@ -93,10 +101,7 @@ def numeric_drift(name: str, profile: dict[str, Any], counts: NumericCounts) -> 
     g_at = np.asarray(profile["cdf_at"], dtype="float64")
     n_ref = int(profile.get("references") or profile["count"])
 
-    # The current ECDF just below and at each support point.
-    at, between = counts.at, counts.between
-    f_below = (np.cumsum(between[:-1]) + np.concatenate([[0], np.cumsum(at)[:-1]])) / n
-    f_at = f_below + at / n
+    f_below, f_at = ecdf(counts, n)  # the current ECDF just below and at each support point
 
     statistic = float(max(np.abs(f_at - g_at).max(), np.abs(f_below - g_below).max()))
     p_value = ks_pvalue(statistic, n_ref, n)
@@ -109,7 +114,7 @@ def numeric_drift(name: str, profile: dict[str, Any], counts: NumericCounts) -> 
     cur_share = np.diff(np.concatenate([[0.0], np.where(on_point, f_at[position], f_below[position]), [1.0]]))
     feature_psi = psi(ref_share * n_ref, cur_share * n)
 
-    outside = float((between[0] + between[-1]) / n)
+    outside = float((counts.between[0] + counts.between[-1]) / n)
     # Wasserstein-1: area between the CDFs inside the support, plus the finite current mass beyond it.
     with np.errstate(over="ignore", invalid="ignore"):  # values near the float limits: capped by finite()
         effect, note = _wasserstein(profile, support, counts, n, f_at, g_at, outside)

@@ -14,17 +14,27 @@ Its size depends on the number of features, never on rows. Per numeric feature:
 Per categorical feature the counts of its canonical keys (`mlops.categories`). Each feature also
 records its dtype class, and the profile the holdout's prediction-score distribution.
 
+The counts behind every CDF and share are the mergeable summaries a drift-check window folds
+into (`NumericCounts`, `CategoryCounts`), so reference and window are counted alike. A training
+window too big for memory is profiled in two steps: support points, bins and moments from a
+uniform sample of its training rows, then the counts folded over all of them (`fold_reference`).
+
 Version 2 changed the numeric layout; drift-check refuses versions it does not know.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mlops.categories import category_keys, dtype_class
+from mlops.categories import dtype_class
+from mlops.drift.categorical import CategoryCounts
+from mlops.drift.numeric import NumericCounts, ecdf, support_of
+from mlops.drift.stats import Lookup
 
 PROFILE_VERSION = 2
 SUPPORTED_VERSIONS = frozenset({2})
@@ -35,36 +45,30 @@ DECILES = np.linspace(0.1, 0.9, 9)
 
 
 def numeric_summary(values: np.ndarray) -> dict[str, Any]:
+    """Support points, bins and moments from `values`, and the CDF at each support point counted
+    with the same mergeable `NumericCounts` a drift-check window folds into (`reference_counts`)."""
     values = np.asarray(values, dtype="float64")
-    count = int(values.size)
     nan = np.isnan(values)
     inf = np.isinf(values)
     finite = np.sort(values[~nan & ~inf])
-    summary: dict[str, Any] = {
-        "kind": "numeric",
-        "count": count,
-        "missing_share": float(nan.sum() / count) if count else 0.0,
-        "infinite_share": float(inf.sum() / count) if count else 0.0,
-    }
+    summary: dict[str, Any] = {"kind": "numeric"}
     if finite.size == 0:
-        summary.update(min=None, max=None, mean=None, std=None, deciles=[], sketch=[], support=[], cdf_below=[],
-                       cdf_at=[], bin_edges=[], distinct=0, references=0)
-        return summary
+        summary.update(min=None, max=None, mean=None, std=None, deciles=[], sketch=[], support=[], bin_edges=[],
+                       distinct=0)
+        return with_reference(summary, reference_counts(summary, values))
     n = finite.size
     distinct, counts = np.unique(finite, return_counts=True)
     deciles = np.quantile(finite, DECILES, method="inverted_cdf")
     if distinct.size <= DISCRETE_MAX or n <= SKETCH_POINTS:
-        # Every distinct value with its exact CDF: exact KS and one bin per value.
+        # Every distinct value: exact KS and one bin per value.
         support, sketch, sketch_kind = distinct, finite if n <= SKETCH_POINTS else distinct, "values"
-        cdf_at = np.cumsum(counts) / n
-        cdf_below = cdf_at - counts / n
+        mass = counts / n
     else:
         # Quantiles that are actual values (inverted CDF); the CDF at each is counted exactly, ties included.
         sketch = np.quantile(finite, np.linspace(0.0, 1.0, SKETCH_POINTS), method="inverted_cdf")
         sketch_kind = "quantiles"
         support = np.unique(sketch)
-        cdf_below = np.searchsorted(finite, support, side="left") / n
-        cdf_at = np.searchsorted(finite, support, side="right") / n
+        mass = (np.searchsorted(finite, support, side="right") - np.searchsorted(finite, support, side="left")) / n
     mean, std = finite_moments(finite)
     summary.update(
         min=float(finite[0]),
@@ -72,17 +76,47 @@ def numeric_summary(values: np.ndarray) -> dict[str, Any]:
         mean=mean,
         std=std,
         distinct=int(distinct.size),
-        references=int(n),
         deciles=[float(v) for v in deciles],
         sketch=[float(v) for v in sketch],
         sketch_kind=sketch_kind,
         support=[float(v) for v in support],
-        cdf_below=[float(v) for v in cdf_below],
-        cdf_at=[float(v) for v in cdf_at],
         bin_edges=[float(v) for v in bin_edges(finite, distinct if distinct.size <= DISCRETE_MAX else None, support,
-                                                cdf_at - cdf_below)],
+                                                mass)],
     )
-    return summary
+    return with_reference(summary, reference_counts(summary, values))
+
+
+@dataclass
+class ReferenceCounts:
+    """One numeric column of the training rows against its summary's support points: the
+    `NumericCounts` of its finite values (what a drift-check window folds), its rows, NaNs and
+    infinities. Mergeable, so the rows can arrive in any number of pieces."""
+
+    finite: NumericCounts
+    rows: int
+    missing: int
+    infinite: int
+
+    def merge(self, other: ReferenceCounts) -> ReferenceCounts:
+        return ReferenceCounts(self.finite.merge(other.finite), self.rows + other.rows, self.missing + other.missing,
+                               self.infinite + other.infinite)
+
+
+def reference_counts(summary: dict[str, Any], values: np.ndarray, lookup: Lookup | None = None) -> ReferenceCounts:
+    values = np.asarray(values, dtype="float64")
+    nan, inf = np.isnan(values), np.isinf(values)
+    kept = values[~(nan | inf)] if nan.any() or inf.any() else values
+    return ReferenceCounts(NumericCounts.of(support_of(summary), kept, lookup), int(values.size), int(nan.sum()),
+                           int(inf.sum()))
+
+
+def with_reference(summary: dict[str, Any], counts: ReferenceCounts) -> dict[str, Any]:
+    """`summary` with its row shares and its CDF below and at each support point taken from `counts`."""
+    rows, n = counts.rows, counts.finite.rows
+    below, at = ecdf(counts.finite, n) if n else (np.empty(0), np.empty(0))
+    return {**summary, "count": rows, "missing_share": float(counts.missing / rows) if rows else 0.0,
+            "infinite_share": float(counts.infinite / rows) if rows else 0.0, "references": int(n),
+            "cdf_below": [float(v) for v in below], "cdf_at": [float(v) for v in at]}
 
 
 def bin_edges(finite: np.ndarray, discrete: np.ndarray | None, support: np.ndarray, mass: np.ndarray) -> np.ndarray:
@@ -109,15 +143,16 @@ def finite_moments(finite: np.ndarray) -> tuple[float, float]:
 
 
 def categorical_summary(values: pd.Series) -> dict[str, Any]:
-    count = len(values)
-    keys = category_keys(values)
-    present = keys.dropna()
-    frequencies = present.value_counts()
+    return categorical_of_counts(CategoryCounts.of(values))
+
+
+def categorical_of_counts(counts: CategoryCounts) -> dict[str, Any]:
+    """The profile of one categorical column from its counts per canonical key, a window's state."""
     return {
         "kind": "categorical",
-        "count": count,
-        "missing_share": float((count - len(present)) / count) if count else 0.0,
-        "frequencies": {str(k): int(v) for k, v in frequencies.sort_index().items()},
+        "count": counts.rows,
+        "missing_share": float(counts.missing / counts.rows) if counts.rows else 0.0,
+        "frequencies": dict(sorted(counts.counts.items())),
     }
 
 
@@ -148,6 +183,29 @@ def build_profile(
         "features": profiled,
         "prediction_scores": numeric_summary(np.asarray(scores, dtype="float64")),
     }
+
+
+def fold_reference(profile: dict[str, Any], frames: Iterable[pd.DataFrame]) -> dict[str, Any]:
+    """The profile of every training row, from `profile` (built from a sample of them) and the
+    rows themselves in encoded pieces: the support points, bins and moments stay the sample's;
+    the counts behind each CDF, category share and missing share are folded over `frames` with
+    the summaries a drift-check window folds into, so no share is a sample's estimate."""
+    features: dict[str, Any] = profile["features"]
+    lookups = {name: Lookup(support_of(f)) for name, f in features.items() if f["kind"] == "numeric"}
+    states: dict[str, Any] = {}
+    rows = 0
+    for frame in frames:
+        rows += len(frame)
+        for name, summary in features.items():
+            column = frame[name]
+            state: Any = (CategoryCounts.of(column) if summary["kind"] == "categorical" else
+                          reference_counts(summary, pd.to_numeric(column, errors="coerce").to_numpy(
+                              dtype="float64", na_value=np.nan), lookups[name]))
+            states[name] = state if name not in states else states[name].merge(state)
+    folded = {name: (categorical_of_counts(states[name]) if summary["kind"] == "categorical" else
+                     with_reference(summary, states[name])) | {"dtype_class": summary["dtype_class"]}
+              for name, summary in features.items() if name in states}
+    return {**profile, "rows": rows, "features": {**features, **folded}, "sketch_rows": profile["rows"]}
 
 
 def prediction_scores(proba: np.ndarray) -> np.ndarray:

@@ -30,7 +30,7 @@ from mlops import categories
 from mlops.config import Config, ModelConfig
 from mlops.data.sources import Window
 from mlops.drift.freshness import time_span, training_rate
-from mlops.drift.profile import build_profile, prediction_scores
+from mlops.drift.profile import build_profile, fold_reference, prediction_scores
 from mlops.errors import ProductionMoved, RegistryError
 from mlops.jobs.champion import champion_metrics
 from mlops.jobs.common import TrainingData, default_run_key, load_training_data, tracked_run
@@ -212,12 +212,10 @@ def _train_on(config: Config, model: ModelConfig, as_of: datetime, key: str, tra
         })
         tracking.log_dict(run_id, confusion(proba, parts.y_test, encoding.classes), "evaluation/confusion_matrix.json")
         tracking.log_dict(run_id, importance(booster), "evaluation/feature_importance.json")
-        # A spilled window's parts.train is a uniform sample of the training rows: the profile
-        # records the sample's size as its row and reference counts, so drift p-values stay honest.
         profile = build_profile(parts.train, encoding.features, prediction_scores(proba), encoding.classes,
                                 encoding.dtype_classes)
-        if not loaded.in_memory:
-            profile["sampled_from_rows"] = len(parts.y_train)
+        if not loaded.in_memory:  # parts.train is a sample: count every training row against its support
+            profile = fold_reference(profile, (frame for frame, _ in data.rows.pieces()))
         tracking.log_dict(run_id, profile, "baseline/profile.json")
         source_uri = _log_model(tracking, run_id, booster, data.example)
         lineage = Lineage(source.uri, model.source.table or model.source.query or "", window.describe(),

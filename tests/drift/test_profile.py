@@ -4,8 +4,9 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from mlops.drift.profile import SKETCH_POINTS, build_profile, numeric_summary
+from mlops.drift.profile import SKETCH_POINTS, build_profile, fold_reference, numeric_summary
 
 
 def test_profile_contents_and_size_independent_of_rows() -> None:
@@ -39,3 +40,47 @@ def test_degenerate_columns_give_defined_values() -> None:
     assert constant["std"] == 0.0 and set(constant["sketch"]) == {5.0} and constant["distinct"] == 1
     json.dumps(empty, allow_nan=False)
     json.dumps(constant, allow_nan=False)
+
+
+def test_reference_cdf_is_the_exact_ecdf_at_each_support_point() -> None:
+    rng = np.random.default_rng(3)
+    for values in (rng.normal(size=50_000), np.round(rng.exponential(size=50_000), 1), rng.integers(0, 30, 5_000)):
+        x = np.sort(np.asarray(values, dtype="float64"))
+        summary = numeric_summary(rng.permutation(x))
+        support = np.asarray(summary["support"])
+        assert summary["cdf_below"] == (np.searchsorted(x, support, side="left") / x.size).tolist()
+        assert summary["cdf_at"] == (np.searchsorted(x, support, side="right") / x.size).tolist()
+        assert summary["references"] == x.size
+
+
+def test_a_sampled_profile_folded_over_every_row_counts_every_row() -> None:
+    rng = np.random.default_rng(4)
+    n = 60_000
+    x = rng.normal(size=n)
+    x[rng.random(n) < 0.01] = np.nan
+    x[:3] = np.inf
+    levels = np.array(["a", "b", "c", "rare", None], dtype=object)
+    frame = pd.DataFrame({"x": x, "c": pd.Categorical(levels[rng.choice(5, n, p=[0.5, 0.3, 0.1995, 0.0005, 0.0])])})
+    frame.loc[::97, "c"] = None
+    features = [{"name": "x", "kind": "numeric"}, {"name": "c", "kind": "categorical"}]
+    scores = rng.uniform(size=1_000)
+    whole = build_profile(frame, features, scores, ["no", "yes"])
+    sample = frame.sample(2_000, random_state=1).reset_index(drop=True)
+    sampled = build_profile(sample, features, scores, ["no", "yes"])
+    pieces = [frame.iloc[i:i + 7_000].reset_index(drop=True) for i in range(0, n, 7_000)]
+    folded = fold_reference(sampled, pieces)
+
+    assert folded["rows"] == n and folded["sketch_rows"] == 2_000
+    c = folded["features"]["c"]
+    assert c["frequencies"] == whole["features"]["c"]["frequencies"]  # "rare" is counted though the sample missed it
+    assert "rare" not in sampled["features"]["c"]["frequencies"] and c["missing_share"] == pytest.approx(
+        frame["c"].isna().mean())
+    fx, wx = folded["features"]["x"], whole["features"]["x"]
+    assert fx["support"] == sampled["features"]["x"]["support"] and fx["bin_edges"] == sampled["features"]["x"][
+        "bin_edges"]
+    for key in ("count", "missing_share", "infinite_share", "references"):
+        assert fx[key] == wx[key], key
+    finite = np.sort(x[np.isfinite(x)])
+    support = np.asarray(fx["support"])
+    np.testing.assert_allclose(fx["cdf_below"], np.searchsorted(finite, support, side="left") / finite.size)
+    np.testing.assert_allclose(fx["cdf_at"], np.searchsorted(finite, support, side="right") / finite.size)

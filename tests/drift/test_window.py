@@ -90,13 +90,13 @@ def close(a: Any, b: Any, where: str = "") -> None:
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_one_batch_reports_exactly_what_the_frame_path_did(name: str) -> None:
+def test_one_batch_reports_what_the_frame_path_did(name: str) -> None:
     summary, _, _ = summarise(CASES[name], None)
     report, recorded = report_of(CASES[name], summary), dict(FRAME_PATH[name])
-    # The performance values come from mlops.training.metrics since the reference was recorded with
-    # scikit-learn's metrics: equal to its last bits (tests/training/test_holdout_metrics.py).
-    close(report.pop("performance"), recorded.pop("performance"), "performance")
-    assert report == recorded
+    # Equal up to the last bits of floats: the performance values come from mlops.training.metrics
+    # since the reference was recorded with scikit-learn's (tests/training/test_holdout_metrics.py),
+    # and both CDFs are counts divided once (`numeric.ecdf`) where the frame path summed shares.
+    close(report, recorded)
 
 
 @pytest.mark.parametrize("name", list(CASES))
