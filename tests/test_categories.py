@@ -26,6 +26,8 @@ CASES: dict[str, Any] = {
     "categorical over raw values": pd.Series(pd.Categorical([3, 1, None, 3, 1.0], categories=[1, 1.0, 3][::2])),
     "categorical with unused levels": pd.Series(pd.Categorical(["b", "b", None], categories=["a", "b", "z"])),
     "arrow dictionary column": pa.chunked_array([pa.array(["x", "y", None, "x"]).dictionary_encode()]).to_pandas(),
+    "arrow-backed text": pd.Series(pa.array(["x", None, "y", "x"]), dtype=pd.ArrowDtype(pa.string())),
+    "arrow-backed int with nulls": pd.Series(pa.array([1, None, 2, 1]), dtype=pd.ArrowDtype(pa.int64())),
     "empty": pd.Series([], dtype=object),
     "all missing": pd.Series([None, np.nan], dtype=object),
     "list": ["a", "b", None, "a"],
