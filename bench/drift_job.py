@@ -19,19 +19,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from mlflow_server import served
 
 END = datetime(2024, 6, 1, tzinfo=UTC)
 WINDOW_DAYS = 7
@@ -131,34 +131,6 @@ def child(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
         return wall, usage.ru_maxrss / 1024, out.read().decode()
 
 
-def serve(workdir: Path, config_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], Path]:
-    """An `mlflow server` on the workdir's SQLite store, its artifact root the embedded store's (so
-    the experiments it creates stay usable without it), and a copy of the config pointing at it."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    mlflow = Path(sys.executable).with_name("mlflow")
-    server = subprocess.Popen([str(mlflow), "server", "--backend-store-uri", f"sqlite:///{workdir}/mlflow.db",
-                               "--default-artifact-root", (workdir / "artifacts").as_uri(), "--host", "127.0.0.1",
-                               "--port", str(port), "--workers", "1"],
-                              env={**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                raise SystemExit("mlflow server did not start") from None
-            time.sleep(0.5)
-    served = config_path.with_name(config_path.stem + "-server.yaml")
-    served.write_text(config_path.read_text(encoding="utf-8").replace(
-        f"uri: sqlite:///{workdir}/mlflow.db", f"uri: http://127.0.0.1:{port}"), encoding="utf-8")
-    return server, served
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows in the drift-check window")
@@ -195,22 +167,17 @@ def main() -> None:
         result = retrain(config, config.models[0], END - timedelta(days=WINDOW_DAYS), run_key="bench")
         print(f"production model: {result.outcome} in {time.perf_counter() - started:.1f} s")
 
-    server = None
-    if args.server:
-        server, config_path = serve(workdir, config_path, env)
-    ours_argv = [sys.executable, "-m", "mlops", "--config", str(config_path), "drift-check", "--model", "bench",
-                 "--as-of", END.isoformat()]
-    window = [(END - timedelta(days=WINDOW_DAYS)).isoformat(), END.isoformat()]
-    bare_argv = [sys.executable, "-c", BARE, str(data), *window, args.scan]
-    ours, bare = [], []
-    try:
+    with ExitStack() as stack:
+        if args.server:
+            config_path = stack.enter_context(served(workdir / "mlflow.db", workdir / "artifacts", config_path, env))
+        ours_argv = [sys.executable, "-m", "mlops", "--config", str(config_path), "drift-check", "--model", "bench",
+                     "--as-of", END.isoformat()]
+        window = [(END - timedelta(days=WINDOW_DAYS)).isoformat(), END.isoformat()]
+        bare_argv = [sys.executable, "-c", BARE, str(data), *window, args.scan]
+        ours, bare = [], []
         for _ in range(args.repeat):
             ours.append(child(ours_argv, env)[:2])
             bare.append(child(bare_argv, env)[:2])
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(30)
     wall, rss = statistics.median(w for w, _ in ours), max(r for _, r in ours)
     bare_wall, bare_rss = statistics.median(w for w, _ in bare), max(r for _, r in bare)
     print(f"window {args.rows:,} rows x {args.features} features, bare = pyarrow {args.scan} read, "
