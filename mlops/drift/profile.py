@@ -46,7 +46,8 @@ DECILES = np.linspace(0.1, 0.9, 9)
 
 def numeric_summary(values: np.ndarray) -> dict[str, Any]:
     """Support points, bins and moments from `values`, and the CDF at each support point counted
-    with the same mergeable `NumericCounts` a drift-check window folds into (`reference_counts`)."""
+    into the same mergeable `NumericCounts` a drift-check window folds into. The values are
+    sorted once; distinct values, quantiles and counts are then read off the sorted array."""
     values = np.asarray(values, dtype="float64")
     nan = np.isnan(values)
     inf = np.isinf(values)
@@ -57,15 +58,16 @@ def numeric_summary(values: np.ndarray) -> dict[str, Any]:
                        distinct=0)
         return with_reference(summary, reference_counts(summary, values))
     n = finite.size
-    distinct, counts = np.unique(finite, return_counts=True)
-    deciles = np.quantile(finite, DECILES, method="inverted_cdf")
+    starts = np.flatnonzero(np.concatenate([[True], finite[1:] != finite[:-1]]))
+    distinct, counts = finite[starts], np.diff(np.append(starts, n))
+    deciles = sorted_quantiles(finite, DECILES)
     if distinct.size <= DISCRETE_MAX or n <= SKETCH_POINTS:
         # Every distinct value: exact KS and one bin per value.
         support, sketch, sketch_kind = distinct, finite if n <= SKETCH_POINTS else distinct, "values"
         mass = counts / n
     else:
         # Quantiles that are actual values (inverted CDF); the CDF at each is counted exactly, ties included.
-        sketch = np.quantile(finite, np.linspace(0.0, 1.0, SKETCH_POINTS), method="inverted_cdf")
+        sketch = sorted_quantiles(finite, np.linspace(0.0, 1.0, SKETCH_POINTS))
         sketch_kind = "quantiles"
         support = np.unique(sketch)
         mass = (np.searchsorted(finite, support, side="right") - np.searchsorted(finite, support, side="left")) / n
@@ -83,7 +85,19 @@ def numeric_summary(values: np.ndarray) -> dict[str, Any]:
         bin_edges=[float(v) for v in bin_edges(finite, distinct if distinct.size <= DISCRETE_MAX else None, support,
                                                 mass)],
     )
-    return with_reference(summary, reference_counts(summary, values))
+    reference = ReferenceCounts(NumericCounts.of_sorted(support, finite), int(values.size), int(nan.sum()),
+                                int(inf.sum()))
+    return with_reference(summary, reference)
+
+
+def sorted_quantiles(ordered: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """`np.quantile(ordered, q, method="inverted_cdf")` of values already sorted: numpy's own
+    index rule (n*q - 1, rounded up when it has a fraction, clipped at 0), without its partition."""
+    index = ordered.size * np.asarray(q, dtype="float64") - 1
+    below = np.floor(index)
+    position = np.where(index - below > 0, below + 1, below).astype(np.intp)
+    picked: np.ndarray = ordered[np.clip(position, 0, ordered.size - 1)]
+    return picked
 
 
 @dataclass
@@ -120,7 +134,7 @@ def with_reference(summary: dict[str, Any], counts: ReferenceCounts) -> dict[str
 
 
 def bin_edges(finite: np.ndarray, discrete: np.ndarray | None, support: np.ndarray, mass: np.ndarray) -> np.ndarray:
-    """Right-closed bins (-inf, e0], (e0, e1], ..., (ek, inf). A discrete column: one per value,
+    """Right-closed bins (-inf, e0], (e0, e1], ..., (ek, inf) of the sorted `finite` values. A discrete column: one per value,
     plus open bins below and above them (so a moved constant shows). Otherwise every value with
     mass >= ATOM_MASS in a bin of its own, and the deciles of the remaining values, snapped to
     support points so that both CDFs are known at every edge."""
@@ -128,7 +142,7 @@ def bin_edges(finite: np.ndarray, discrete: np.ndarray | None, support: np.ndarr
         return np.concatenate([[np.nextafter(discrete[0], -np.inf)], discrete])
     atoms = support[mass >= ATOM_MASS]
     rest = finite[~np.isin(finite, atoms)] if atoms.size else finite
-    deciles = np.quantile(rest, DECILES, method="inverted_cdf") if rest.size else np.empty(0)
+    deciles = sorted_quantiles(rest, DECILES) if rest.size else np.empty(0)
     snapped = support[np.minimum(np.searchsorted(support, deciles), support.size - 1)]
     return np.unique(np.concatenate([snapped, atoms, np.nextafter(atoms, -np.inf)]))
 

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops.drift.profile import SKETCH_POINTS, build_profile, fold_reference, numeric_summary
+from mlops.drift.numeric import NumericCounts
+from mlops.drift.profile import DECILES, SKETCH_POINTS, build_profile, fold_reference, numeric_summary, sorted_quantiles
 
 
 def test_profile_contents_and_size_independent_of_rows() -> None:
@@ -84,3 +85,25 @@ def test_a_sampled_profile_folded_over_every_row_counts_every_row() -> None:
     support = np.asarray(fx["support"])
     np.testing.assert_allclose(fx["cdf_below"], np.searchsorted(finite, support, side="left") / finite.size)
     np.testing.assert_allclose(fx["cdf_at"], np.searchsorted(finite, support, side="right") / finite.size)
+
+
+def test_quantiles_of_sorted_values_are_numpys_inverted_cdf() -> None:
+    rng = np.random.default_rng(5)
+    q = np.concatenate([np.linspace(0.0, 1.0, SKETCH_POINTS), DECILES, [0.3, 0.7, 1 / 3]])
+    for n in (1, 2, 3, 7, 10, 100, 999, 1000, 1001, 12_345):
+        values = np.sort(np.round(rng.normal(size=n), 2))
+        np.testing.assert_array_equal(sorted_quantiles(values, q), np.quantile(values, q, method="inverted_cdf"))
+
+
+def test_counts_of_sorted_values_equal_the_window_lookup() -> None:
+    rng = np.random.default_rng(6)
+    for case in range(60):
+        values = np.round(rng.normal(size=int(rng.integers(1, 5_000))) * 3, int(case % 3))
+        values[: case % 4] = np.inf
+        support = np.unique(np.round(rng.normal(size=int(rng.integers(1, 60))), 1))
+        window, ordered = NumericCounts.of(support, values), NumericCounts.of_sorted(support, np.sort(values))
+        assert window.rows == ordered.rows and window.missing == ordered.missing == 0
+        np.testing.assert_array_equal(window.at, ordered.at)
+        np.testing.assert_array_equal(window.between, ordered.between)
+        for tail in ("low_sum", "high_sum", "low_finite", "high_finite"):  # summed in another order
+            assert getattr(window, tail) == pytest.approx(getattr(ordered, tail), rel=1e-9, nan_ok=True), tail
