@@ -16,7 +16,7 @@ records its dtype class, and the profile the holdout's prediction-score distribu
 
 The counts behind every CDF and share are the mergeable summaries a drift-check window folds
 into (`NumericCounts`, `CategoryCounts`), so reference and window are counted alike. A training
-window too big for memory is profiled in two steps: support points, bins and moments from a
+window too big for memory is profiled in two steps: support points, bins, mean and std from a
 uniform sample of its training rows, then the counts folded over all of them (`fold_reference`).
 
 Version 2 changed the numeric layout; drift-check refuses versions it does not know.
@@ -24,6 +24,7 @@ Version 2 changed the numeric layout; drift-check refuses versions it does not k
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -86,7 +87,7 @@ def numeric_summary(values: np.ndarray) -> dict[str, Any]:
                                                 mass)],
     )
     reference = ReferenceCounts(NumericCounts.of_sorted(support, finite), int(values.size), int(nan.sum()),
-                                int(inf.sum()))
+                                int(inf.sum()), float(finite[0]), float(finite[-1]))
     return with_reference(summary, reference)
 
 
@@ -103,32 +104,37 @@ def sorted_quantiles(ordered: np.ndarray, q: np.ndarray) -> np.ndarray:
 @dataclass
 class ReferenceCounts:
     """One numeric column of the training rows against its summary's support points: the
-    `NumericCounts` of its finite values (what a drift-check window folds), its rows, NaNs and
-    infinities. Mergeable, so the rows can arrive in any number of pieces."""
+    `NumericCounts` of its finite values (what a drift-check window folds), its rows, NaNs,
+    infinities and finite extremes. Mergeable, so the rows can arrive in any number of pieces."""
 
     finite: NumericCounts
     rows: int
     missing: int
     infinite: int
+    low: float = math.inf  # the smallest finite value (inf while there is none)
+    high: float = -math.inf
 
     def merge(self, other: ReferenceCounts) -> ReferenceCounts:
         return ReferenceCounts(self.finite.merge(other.finite), self.rows + other.rows, self.missing + other.missing,
-                               self.infinite + other.infinite)
+                               self.infinite + other.infinite, min(self.low, other.low), max(self.high, other.high))
 
 
 def reference_counts(summary: dict[str, Any], values: np.ndarray, lookup: Lookup | None = None) -> ReferenceCounts:
     values = np.asarray(values, dtype="float64")
     nan, inf = np.isnan(values), np.isinf(values)
     kept = values[~(nan | inf)] if nan.any() or inf.any() else values
+    low, high = (float(kept.min()), float(kept.max())) if kept.size else (math.inf, -math.inf)
     return ReferenceCounts(NumericCounts.of(support_of(summary), kept, lookup), int(values.size), int(nan.sum()),
-                           int(inf.sum()))
+                           int(inf.sum()), low, high)
 
 
 def with_reference(summary: dict[str, Any], counts: ReferenceCounts) -> dict[str, Any]:
-    """`summary` with its row shares and its CDF below and at each support point taken from `counts`."""
+    """`summary` with its row shares, extremes and CDF below and at each support point taken from
+    `counts` (the mean and standard deviation stay the summary's)."""
     rows, n = counts.rows, counts.finite.rows
     below, at = ecdf(counts.finite, n) if n else (np.empty(0), np.empty(0))
-    return {**summary, "count": rows, "missing_share": float(counts.missing / rows) if rows else 0.0,
+    extremes = {"min": counts.low, "max": counts.high} if n else {}
+    return {**summary, **extremes, "count": rows, "missing_share": float(counts.missing / rows) if rows else 0.0,
             "infinite_share": float(counts.infinite / rows) if rows else 0.0, "references": int(n),
             "cdf_below": [float(v) for v in below], "cdf_at": [float(v) for v in at]}
 
@@ -201,9 +207,10 @@ def build_profile(
 
 def fold_reference(profile: dict[str, Any], frames: Iterable[pd.DataFrame]) -> dict[str, Any]:
     """The profile of every training row, from `profile` (built from a sample of them) and the
-    rows themselves in encoded pieces: the support points, bins and moments stay the sample's;
-    the counts behind each CDF, category share and missing share are folded over `frames` with
-    the summaries a drift-check window folds into, so no share is a sample's estimate."""
+    rows themselves in encoded pieces: the support points, bins, mean and standard deviation stay
+    the sample's; the counts behind each CDF, category share and missing share, and each
+    column's min and max, are folded over `frames` with the summaries a drift-check window folds
+    into, so no share is a sample's estimate."""
     features: dict[str, Any] = profile["features"]
     lookups = {name: Lookup(support_of(f)) for name, f in features.items() if f["kind"] == "numeric"}
     states: dict[str, Any] = {}

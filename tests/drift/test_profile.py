@@ -79,8 +79,9 @@ def test_a_sampled_profile_folded_over_every_row_counts_every_row() -> None:
     fx, wx = folded["features"]["x"], whole["features"]["x"]
     assert fx["support"] == sampled["features"]["x"]["support"] and fx["bin_edges"] == sampled["features"]["x"][
         "bin_edges"]
-    for key in ("count", "missing_share", "infinite_share", "references"):
+    for key in ("count", "missing_share", "infinite_share", "references", "min", "max"):
         assert fx[key] == wx[key], key
+    assert sampled["features"]["x"]["min"] > wx["min"]  # the sample missed the extremes; the fold did not
     finite = np.sort(x[np.isfinite(x)])
     support = np.asarray(fx["support"])
     np.testing.assert_allclose(fx["cdf_below"], np.searchsorted(finite, support, side="left") / finite.size)
