@@ -57,17 +57,17 @@ class NumericCounts:
         if present.size == 0 or support.size == 0:
             return counts
         idx = lookup(present) if lookup is not None else locate(support, present)
-        equal = support[np.minimum(idx, support.size - 1)] == present
-        counts.at = np.bincount(idx[equal], minlength=support.size).astype(np.int64)
-        off = ~equal
-        counts.between = np.bincount(idx[off], minlength=support.size + 1).astype(np.int64)
+        # One tally of 2 * position + (not on the point): at[i] at 2i, between[i] at 2i + 1.
+        off = support[np.minimum(idx, support.size - 1)] != present
+        tallies = np.bincount(2 * idx + off, minlength=2 * support.size + 2)
+        counts.at = tallies[0:2 * support.size:2].astype(np.int64)
+        counts.between = tallies[1::2].astype(np.int64)
         if counts.between[0] or counts.between[-1]:
+            below, above = present[present < support[0]], present[present > support[-1]]
             with np.errstate(over="ignore", invalid="ignore"):  # values near the float limits: see _wasserstein
-                sums = np.bincount(idx[off], weights=present[off], minlength=support.size + 1)
-                counts.low_sum, counts.high_sum = float(sums[0]), float(sums[-1])
-                values = present[np.isfinite(present)]
-                counts.low_finite = float(np.sum(support[0] - values[values < support[0]]))
-                counts.high_finite = float(np.sum(values[values > support[-1]] - support[-1]))
+                counts.low_sum, counts.high_sum = float(below.sum()), float(above.sum())
+                counts.low_finite = float(np.sum(support[0] - below[np.isfinite(below)]))
+                counts.high_finite = float(np.sum(above[np.isfinite(above)] - support[-1]))
         return counts
 
     @classmethod

@@ -46,21 +46,30 @@ class ColumnKind:
     dtype: Any = None  # of a batch without missing values
     dtype_missing: Any = None  # of the first batch with one
     seen: bool = False  # any non-missing value among the compared rows
-    finite: int = 0  # numeric batches: finite values, and whether all are whole numbers
+    finite: int = 0  # numeric batches: finite values (counted until the kind is settled), and whether all are whole
     whole: bool = True
     kinds: set[str] = field(default_factory=set)  # other batches: dtype_class of each
 
     def add(self, read: pd.Series, kept: pd.Series) -> None:
-        if read.isna().any():
-            self.dtype_missing = read.dtype if self.dtype_missing is None else self.dtype_missing
-        elif self.dtype is None:
-            self.dtype = read.dtype
+        """Fold one batch. Once a numeric column is known to hold finite values that are not all
+        whole, later batches cannot change its kind, so they cost only the dtype bookkeeping."""
+        if self.dtype is None or self.dtype_missing is None:
+            if read.isna().any():
+                self.dtype_missing = read.dtype if self.dtype_missing is None else self.dtype_missing
+            elif self.dtype is None:
+                self.dtype = read.dtype
+        numeric = not pd.api.types.is_bool_dtype(kept.dtype) and (
+            pd.api.types.is_integer_dtype(kept.dtype) or pd.api.types.is_float_dtype(kept.dtype))
+        if numeric and self.seen and self.finite and not self.whole:
+            return
         if kept.empty or kept.isna().all():
             return
         self.seen = True
-        if pd.api.types.is_bool_dtype(kept.dtype) or not (
-                pd.api.types.is_integer_dtype(kept.dtype) or pd.api.types.is_float_dtype(kept.dtype)):
+        if not numeric:
             self.kinds.add(dtype_class(kept))
+            return
+        if pd.api.types.is_integer_dtype(kept.dtype):  # whole and finite by type
+            self.finite += int(kept.notna().sum())
             return
         x = kept.to_numpy(dtype="float64", na_value=np.nan)
         x = x[np.isfinite(x)]
