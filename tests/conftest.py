@@ -63,6 +63,20 @@ def without_predictions(config: Path) -> Path:
     return config
 
 
+def trained_demo(folder: Path, as_of: datetime) -> dict[str, Any]:
+    """The demo written into `folder` with its model retrained (and promoted) at `as_of`: its
+    config, paths, the run id and a client on its store."""
+    from mlops.config import load_config
+    from mlops.jobs.demo import write_demo
+    from mlops.jobs.retrain import retrain
+
+    paths = write_demo(folder, END)
+    config = load_config(paths.config, environ={})
+    result = retrain(config, config.models[0], as_of, run_key="base")
+    assert result.outcome == "promoted"
+    return {"config": config, "paths": paths, "run_id": result.run_id, "client": store_client(config.tracking.uri)}
+
+
 def store_client(uri: str) -> MlflowClient:
     """A client on exactly this store: MlflowClient(uri) alone takes the registry URI from
     MLflow's process-wide setting, which another test may have pointed elsewhere."""
@@ -85,6 +99,15 @@ def postgres() -> Iterator[Postgres]:
 def s3() -> Iterator[S3]:
     with moto_server() as server:
         yield server
+
+
+@pytest.fixture
+def s3_env(s3: S3, monkeypatch: pytest.MonkeyPatch) -> S3:
+    """The moto S3 server, with this test's environment pointing boto3 and pyarrow at it."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3.endpoint)
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(key, value)
+    return s3
 
 
 @pytest.fixture

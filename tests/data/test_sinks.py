@@ -23,14 +23,6 @@ def batches(n: int, rows: int = 10, fail_after: int | None = None) -> Iterator[p
         yield pa.record_batch({"i": pa.array(range(i * rows, (i + 1) * rows)), "part": pa.array([i] * rows)})
 
 
-@pytest.fixture
-def s3_env(s3: S3, monkeypatch: pytest.MonkeyPatch) -> S3:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", s3.endpoint)
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(key, value)
-    return s3
-
-
 def read_s3(s3: S3, bucket: str, key: str) -> pa.Table:
     return pq.read_table(pa.BufferReader(s3.client().get_object(Bucket=bucket, Key=key)["Body"].read()))
 

@@ -206,14 +206,6 @@ def test_stopping_early_and_errors_in_file_batches(tmp_path: Path, rows: pa.Tabl
         next(open_source(SourceConfig(uri=str(tmp_path / "junk.parquet"))).batches())
 
 
-@pytest.fixture
-def s3_env(s3: S3, monkeypatch: pytest.MonkeyPatch) -> S3:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", s3.endpoint)
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(key, value)
-    return s3
-
-
 def put_parquet(s3: S3, bucket: str, key: str, table: pa.Table, **options: object) -> bytes:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, **options)

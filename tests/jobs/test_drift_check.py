@@ -12,13 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from mlops.cli import main
-from mlops.config import load_config
 from mlops.errors import DataError
-from mlops.jobs.demo import write_demo
 from mlops.jobs.drift_check import NoProduction, drift_check
-from mlops.jobs.retrain import retrain
 
-from conftest import END, read_artifact, store_client
+from conftest import END, read_artifact, trained_demo
 
 BEFORE_SHIFT = END - timedelta(days=28)
 TRAINED_AT = BEFORE_SHIFT - timedelta(days=7)  # so the undrifted window holds rows the model never saw
@@ -26,11 +23,7 @@ TRAINED_AT = BEFORE_SHIFT - timedelta(days=7)  # so the undrifted window holds r
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    paths = write_demo(tmp_path_factory.mktemp("drift"), END)
-    config = load_config(paths.config, environ={})
-    result = retrain(config, config.models[0], TRAINED_AT, run_key="base")
-    assert result.outcome == "promoted"
-    return {"config": config, "paths": paths, "client": store_client(config.tracking.uri)}
+    return trained_demo(tmp_path_factory.mktemp("drift"), TRAINED_AT)
 
 
 def test_undrifted_window_needs_no_retrain(trained: dict[str, Any]) -> None:

@@ -11,25 +11,19 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from mlops.config import load_config
-from mlops.jobs.demo import ROWS_PER_DAY, write_demo
+from mlops.jobs.demo import ROWS_PER_DAY
 from mlops.jobs.drift_check import DriftResult, drift_check
 from mlops.jobs.observe import drift_metrics
-from mlops.jobs.retrain import retrain
 from mlops.metrics import JobMetrics, push
 
-from conftest import END, read_artifact, store_client
+from conftest import END, read_artifact, trained_demo
 
 TRAINED_AT = END - timedelta(days=30)
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    paths = write_demo(tmp_path_factory.mktemp("fresh"), END)
-    config = load_config(paths.config, environ={})
-    result = retrain(config, config.models[0], TRAINED_AT, run_key="base")
-    assert result.outcome == "promoted"
-    return {"config": config, "paths": paths, "run_id": result.run_id, "client": store_client(config.tracking.uri)}
+    return trained_demo(tmp_path_factory.mktemp("fresh"), TRAINED_AT)
 
 
 def test_retrain_logs_the_baseline_daily_rate(trained: dict[str, Any]) -> None:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from adbc_driver_postgresql import dbapi
 
-from mlops.config import PredictionsConfig, load_config
+from mlops.config import Config, PredictionsConfig, load_config
 from mlops.errors import ConfigError, RegistryError
-from mlops.jobs.demo import write_demo
+from mlops.jobs.demo import DemoPaths, write_demo
 from mlops.jobs.operate import compare
 from mlops.jobs.predict import predict
 from mlops.jobs.retrain import retrain
@@ -55,14 +57,27 @@ def test_predict_to_files_is_idempotent_and_labelled(tmp_path: Path) -> None:
         predict(bare, bare.models[0], END)
 
 
-def test_predict_to_postgres_replaces_the_day(tmp_path: Path, postgres: Postgres) -> None:
+def edit_model(config: Path, **sections: dict[str, Any]) -> None:
+    """Replace whole sections (source, predictions, ...) of the demo config's model."""
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    data["models"][0].update(sections)
+    config.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+
+def demo_on_postgres(tmp_path: Path, postgres: Postgres, source: str, sink: str) -> tuple[DemoPaths, Config]:
+    """The demo with its rows in PostgreSQL table `source` and its predictions going to `sink`."""
     paths = write_demo(tmp_path, END)
     with dbapi.connect(postgres.uri()) as conn, conn.cursor() as cur:
-        cur.adbc_ingest("churn_predict_src", pq.read_table(paths.data), mode="replace")
+        cur.adbc_ingest(source, pq.read_table(paths.data), mode="replace")
         conn.commit()
-    text = paths.config.read_text().replace("uri: ./data/churn.parquet", f"uri: {postgres.uri()}\n      table: churn_predict_src")
-    paths.config.write_text(text + "    predictions: {table: churn_scores}\n")
-    config = load_config(paths.config, environ={})
+    source_section = yaml.safe_load(paths.config.read_text(encoding="utf-8"))["models"][0]["source"]
+    edit_model(paths.config, source={**source_section, "uri": postgres.uri(), "table": source},
+               predictions={"table": sink})
+    return paths, load_config(paths.config, environ={})
+
+
+def test_predict_to_postgres_replaces_the_day(tmp_path: Path, postgres: Postgres) -> None:
+    paths, config = demo_on_postgres(tmp_path, postgres, "churn_predict_src", "churn_scores")
     model = config.models[0]
     retrain(config, model, END, run_key="pg")
     for _ in range(2):
@@ -76,7 +91,7 @@ def test_predict_to_postgres_replaces_the_day(tmp_path: Path, postgres: Postgres
 
 def test_predictions_table_needs_a_postgres_source(tmp_path: Path) -> None:
     paths = write_demo(tmp_path, END)
-    paths.config.write_text(paths.config.read_text() + "    predictions: {table: churn_scores}\n")
+    edit_model(paths.config, predictions={"table": "churn_scores"})
     with pytest.raises(ConfigError, match="predictions.table is written to the source's database"):
         load_config(paths.config, environ={})
 
@@ -103,7 +118,7 @@ def test_cli_compare_and_predict(tmp_path: Path) -> None:
     from mlops.cli import main
 
     paths = write_demo(tmp_path, END)
-    paths.config.write_text(paths.config.read_text() + "    predictions: {uri: out}\n")  # relative to the config file
+    edit_model(paths.config, predictions={"uri": "out"})  # relative to the config file
     runner = CliRunner()
     config = str(paths.config)
     assert runner.invoke(main, ["--config", config, "retrain", "--all", "--as-of", "2026-11-23"]).exit_code == 0
@@ -227,13 +242,7 @@ def test_postgres_day_is_replaced_batch_by_batch_in_one_transaction(tmp_path: Pa
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     from mlops.jobs import predict as predict_module
 
-    paths = write_demo(tmp_path, END)
-    with dbapi.connect(postgres.uri()) as conn, conn.cursor() as cur:
-        cur.adbc_ingest("churn_stream_src", pq.read_table(paths.data), mode="replace")
-        conn.commit()
-    text = paths.config.read_text().replace("uri: ./data/churn.parquet", f"uri: {postgres.uri()}\n      table: churn_stream_src")
-    paths.config.write_text(text + "    predictions: {table: churn_stream_scores}\n")
-    config = load_config(paths.config, environ={})
+    paths, config = demo_on_postgres(tmp_path, postgres, "churn_stream_src", "churn_stream_scores")
     model = config.models[0]
     retrain(config, model, END, run_key="pg-stream")
     monkeypatch.setattr(predict_module, "PREDICT_BATCH_ROWS", 20)
