@@ -109,20 +109,30 @@ def _object_keys(series: pd.Series) -> pd.Series:
     return pd.Series(out, dtype=object)
 
 
-def dtype_class(series: pd.Series) -> str:
-    """int, float, bool, string or datetime: the kind of values, not the storage. A float column
-    whose values are all whole numbers counts as int (pandas turns int with a NaN into float)."""
-    dtype = series.dtype
+def storage_kind(dtype: Any) -> str | None:
+    """bool, int, float or datetime when the dtype alone says so; None for object and other
+    dtypes, whose values must be looked at."""
     if pd.api.types.is_bool_dtype(dtype):
         return "bool"
     if pd.api.types.is_integer_dtype(dtype):
         return "int"
     if pd.api.types.is_float_dtype(dtype):
+        return "float"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "datetime"
+    return None
+
+
+def dtype_class(series: pd.Series) -> str:
+    """int, float, bool, string or datetime: the kind of values, not the storage. A float column
+    whose values are all whole numbers counts as int (pandas turns int with a NaN into float)."""
+    stored = storage_kind(series.dtype)
+    if stored == "float":
         x = series.to_numpy(dtype="float64", na_value=np.nan)
         x = x[np.isfinite(x)]
         return "int" if x.size and bool(np.all(x == np.round(x))) else "float"
-    if pd.api.types.is_datetime64_any_dtype(dtype):
-        return "datetime"
+    if stored is not None:
+        return stored
     kind = pd.api.types.infer_dtype(series, skipna=True)
     return {"boolean": "bool", "integer": "int", "floating": "float", "mixed-integer-float": "float", "decimal": "float",
             "datetime": "datetime", "datetime64": "datetime", "date": "datetime"}.get(kind, "string")

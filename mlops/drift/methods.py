@@ -13,7 +13,7 @@ import pandas as pd
 
 from mlops.config import DriftConfig
 from mlops.drift.categorical import CategoryCounts, categorical_drift
-from mlops.drift.numeric import NumericCounts, numeric_drift, support_of
+from mlops.drift.numeric import NumericCounts, as_numbers, numeric_drift, support_of
 from mlops.drift.stats import FeatureDrift, Lookup
 
 
@@ -26,11 +26,6 @@ class Method:
     count: Callable[[Any, pd.Series], Any]
     compute: Callable[[str, dict[str, Any], Any], FeatureDrift]
     floor: Callable[[DriftConfig], float]
-
-
-def as_numbers(column: pd.Series) -> np.ndarray:
-    numbers: np.ndarray = pd.to_numeric(column, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-    return numbers
 
 
 def _support(summary: dict[str, Any]) -> tuple[np.ndarray, Lookup]:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from mlops.drift.stats import FeatureDrift, Lookup, degenerate, finite, ks_pvalue, locate, psi
 
@@ -104,6 +105,12 @@ def ecdf(counts: NumericCounts, n: int) -> tuple[np.ndarray, np.ndarray]:
     at, between = counts.at, counts.between
     below = np.cumsum(between[:-1]) + np.concatenate([[0], np.cumsum(at)[:-1]])
     return below / n, (below + at) / n  # counts first, so each share is one rounding from exact
+
+
+def as_numbers(column: Any) -> np.ndarray:
+    """A column as float64, anything that is not a number as NaN."""
+    numbers: np.ndarray = pd.to_numeric(column, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    return numbers
 
 
 def support_of(profile: dict[str, Any]) -> np.ndarray:

@@ -34,7 +34,7 @@ import pandas as pd
 
 from mlops.categories import dtype_class
 from mlops.drift.categorical import CategoryCounts
-from mlops.drift.numeric import NumericCounts, ecdf, support_of
+from mlops.drift.numeric import NumericCounts, as_numbers, ecdf, support_of
 from mlops.drift.stats import Lookup
 
 PROFILE_VERSION = 2
@@ -192,8 +192,7 @@ def build_profile(
         if feature["kind"] == "categorical":
             profiled[feature["name"]] = categorical_summary(column)
         else:
-            numeric = pd.to_numeric(column, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-            profiled[feature["name"]] = numeric_summary(numeric)
+            profiled[feature["name"]] = numeric_summary(as_numbers(column))
         known = (dtype_classes or {}).get(feature["name"])
         profiled[feature["name"]]["dtype_class"] = known or dtype_class(column)
     return {
@@ -220,8 +219,7 @@ def fold_reference(profile: dict[str, Any], frames: Iterable[pd.DataFrame]) -> d
         for name, summary in features.items():
             column = frame[name]
             state: Any = (CategoryCounts.of(column) if summary["kind"] == "categorical" else
-                          reference_counts(summary, pd.to_numeric(column, errors="coerce").to_numpy(
-                              dtype="float64", na_value=np.nan), lookups[name]))
+                          reference_counts(summary, as_numbers(column), lookups[name]))
             states[name] = state if name not in states else states[name].merge(state)
     folded = {name: (categorical_of_counts(states[name]) if summary["kind"] == "categorical" else
                      with_reference(summary, states[name])) | {"dtype_class": summary["dtype_class"]}

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from mlops.categories import dtype_class
+from mlops.categories import dtype_class, storage_kind
 from mlops.drift.methods import METHODS
 from mlops.drift.numeric import NumericCounts, support_of
 from mlops.drift.profile import prediction_scores
@@ -58,9 +58,8 @@ class ColumnKind:
                 self.dtype_missing = read.dtype if self.dtype_missing is None else self.dtype_missing
             elif self.dtype is None:
                 self.dtype = read.dtype
-        numeric = not pd.api.types.is_bool_dtype(kept.dtype) and (
-            pd.api.types.is_integer_dtype(kept.dtype) or pd.api.types.is_float_dtype(kept.dtype))
-        if numeric and self.seen and self.finite and not self.whole:
+        numeric = storage_kind(kept.dtype) in ("int", "float")
+        if numeric and self.finite and not self.whole:
             return
         if kept.empty or kept.isna().all():
             return
@@ -68,7 +67,7 @@ class ColumnKind:
         if not numeric:
             self.kinds.add(dtype_class(kept))
             return
-        if pd.api.types.is_integer_dtype(kept.dtype):  # whole and finite by type
+        if storage_kind(kept.dtype) == "int":  # whole and finite by type
             self.finite += int(kept.notna().sum())
             return
         x = kept.to_numpy(dtype="float64", na_value=np.nan)
@@ -81,15 +80,11 @@ class ColumnKind:
         return self.dtype_missing if self.dtype_missing is not None else self.dtype
 
     def kind(self) -> str:
-        dtype = self.window_dtype
-        if pd.api.types.is_bool_dtype(dtype):
-            return "bool"
-        if pd.api.types.is_integer_dtype(dtype):
-            return "int"
-        if pd.api.types.is_float_dtype(dtype):
+        stored = storage_kind(self.window_dtype)
+        if stored == "float":
             return "int" if self.finite and self.whole else "float"
-        if pd.api.types.is_datetime64_any_dtype(dtype):
-            return "datetime"
+        if stored is not None:
+            return stored
         kinds = self.kinds | ({"int" if self.whole else "float"} if self.finite else set())
         if len(kinds) == 1:
             return next(iter(kinds))
