@@ -8,7 +8,6 @@ Run: `.venv/bin/python bench/dask_train.py --rows 1000000`.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -23,16 +22,11 @@ from mlops.training.model import predict_encoded, score, train
 from mlops.training.window import read_window, split_window
 
 sys.path.insert(0, str(Path(__file__).parent))
-from retrain_overhead import generate
+from retrain_overhead import generate, window_arguments
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--features", type=int, default=22)
-    parser.add_argument("--rounds", type=int, default=100)
-    parser.add_argument("--depth", type=int, default=6)
-    args = parser.parse_args()
+    args = window_arguments(__doc__.splitlines()[0]).parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-dask-") as tmp:
         data = Path(tmp) / "window.parquet"
         cats = generate(data, args.rows, args.features)

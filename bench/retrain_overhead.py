@@ -110,12 +110,18 @@ def measure(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 1024
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def window_arguments(description: str) -> argparse.ArgumentParser:
+    """The generated window's size and the model's params, shared with bench/dask_train.py."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--features", type=int, default=22)
     parser.add_argument("--rounds", type=int, default=100)
     parser.add_argument("--depth", type=int, default=6)
+    return parser
+
+
+def main() -> None:
+    parser = window_arguments(__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--budget-mb", type=float, default=4096, help="training.memory_budget_mb for ours")
     args = parser.parse_args()
