@@ -45,7 +45,11 @@ def run(tmp: Path, **training: Any) -> tuple[Any, dict[str, Any]]:
                     "version": client.get_model_version("churn", result.version).tags}
 
 
-def test_every_engine_gives_the_same_registry_gate_profile_and_lineage(tmp_path: Path, scheduler: str) -> None:
+def test_every_engine_gives_the_same_registry_gate_profile_and_lineage(tmp_path: Path, scheduler: str,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # The spilled window's profile sample is far smaller than its training rows, so only the fold
+    # over every row can give it the in-memory counts.
+    monkeypatch.setattr("mlops.training.window.PROFILE_SAMPLE_ROWS", 300)
     memory, in_memory = run(tmp_path / "memory")
     spilled, external = run(tmp_path / "external", memory_budget_mb=0.05)
     dask_result, on_dask = run(tmp_path / "dask", engine="dask", dask_scheduler=scheduler)
@@ -66,6 +70,7 @@ def test_every_engine_gives_the_same_registry_gate_profile_and_lineage(tmp_path:
             assert feature["dtype_class"] == in_memory["profile"]["features"][name]["dtype_class"]
     assert on_dask["profile"]["features"] == in_memory["profile"]["features"]  # same rows, same profile
     # The spilled window's counts are folded over every training row: the same as in memory.
+    assert external["profile"]["sketch_rows"] == 300 < external["metrics"]["rows_train"]
     assert external["profile"]["rows"] == in_memory["profile"]["rows"] == external["metrics"]["rows_train"]
     for name, feature in external["profile"]["features"].items():
         expected = in_memory["profile"]["features"][name]
