@@ -282,15 +282,6 @@ def encode(rows: Rows, encoding: Encoding, parts: list[np.ndarray] | None = None
     return frames[0] if parts is None else frames
 
 
-def label_codes(rows: Rows, encoding: Encoding) -> np.ndarray:
-    """Class codes of labelled rows (-1 for a class the scan never saw)."""
-    values = _decoded(rows.column(encoding.target))
-    first = values.chunk(0) if isinstance(values, pa.ChunkedArray) and values.num_chunks else values
-    codes = pc.index_in(values, value_set=pa.array(encoding.classes, type=first.type))
-    result: np.ndarray = pc.fill_null(codes, -1).to_numpy().astype(np.int64)
-    return result
-
-
 def category_codes(column: pa.Array | pa.ChunkedArray, categories: list[str]) -> np.ndarray:
     """Positions of each row's canonical key in `categories`; -1 for missing or unseen. The keys
     are computed on the distinct values of each chunk only, then gathered."""
